@@ -1,0 +1,87 @@
+"""Shared pieces of the loaders: locating package data files and the per-source report."""
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from naturelm.errors import DataSourceMissing
+
+
+@dataclass
+class SourceReport:
+    """What a loader did: rows read, records kept, rows rejected per reason; or why the source is missing."""
+
+    name: str
+    version: str | None = None
+    path: str | None = None
+    read: int = 0
+    kept: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    missing: str | None = None  # install hint when the source is absent
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] += 1
+
+    def to_dict(self) -> dict:
+        if self.missing is not None:
+            return {"name": self.name, "status": "missing", "install": self.missing}
+        return {"name": self.name, "version": self.version, "path": self.path, "read": self.read, "kept": self.kept,
+                "rejected": dict(sorted(self.rejected.items()))}
+
+
+@dataclass
+class Loaded:
+    """Records of one source plus its report."""
+
+    records: list[dict]
+    report: SourceReport
+
+
+def cache_dir(sub: str = "") -> Path:
+    """`$NATURELM_CACHE/sub`, else `~/.cache/naturelm/sub`."""
+    root = os.environ.get("NATURELM_CACHE") or Path.home() / ".cache" / "naturelm"
+    return Path(root) / sub
+
+
+def package_file(package: str, rel: str, hint: str) -> Path:
+    """A data file shipped inside an installed package, found with importlib (the package is never imported)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataSourceMissing(f"package {package!r}", hint)
+    path = Path(list(spec.submodule_search_locations)[0]) / rel
+    if not path.exists():
+        raise DataSourceMissing(str(path), hint)
+    return path
+
+
+def dist_version(dist: str) -> str | None:
+    """Installed version of a distribution, None when unknown."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def read_fasta(lines) -> list[tuple[str, str]]:
+    """(header without '>', sequence) pairs from FASTA text lines."""
+    out, header, seq = [], None, []
+    for line in lines:
+        line = line.strip()
+        if line.startswith(">"):
+            if header is not None:
+                out.append((header, "".join(seq)))
+            header, seq = line[1:].strip(), []
+        elif line and header is not None:
+            seq.append(line)
+    if header is not None:
+        out.append((header, "".join(seq)))
+    return out
+
+
+def limited(items, limit: int | None):
+    """The first `limit` items (all when None)."""
+    return items if limit is None else items[:limit]

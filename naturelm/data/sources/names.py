@@ -1,0 +1,238 @@
+"""Curated name <-> SMILES pairs shipped inside two PyPI packages, kept only when OPSIN agrees.
+
+- robocrys==0.2.13: `robocrys/condense/molecule_db.json.gz`, `{smiles: {name_iupac, name_traditional}}`.
+- chemicals==1.5.2: `chemicals/Identifiers/chemical identifiers pubchem large.tsv`
+  (CID, CAS, formula, MW, SMILES, InChI, InChIKey, lower-cased IUPAC name, synonyms...);
+  the lower-casing is undone where it matters to OPSIN (`n-`->`N-`, `1h`->`1H`, `(2r)`->`(2R)`, ...).
+
+A pair is kept when the structure is a single component and OPSIN parses the name to the
+structure's InChIKey. Every dropped record is counted by reason. OPSIN parses are appended to
+`<cache>/opsin_parses.jsonl` chunk by chunk (an interrupted run resumes), and the finished
+pair list is written to `<cache>/names_<source>.jsonl` so a second call only reads a file.
+"""
+from __future__ import annotations
+
+import csv
+import gzip
+import importlib.util
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from naturelm.errors import DataSourceMissing
+
+SOURCES = ("robocrys", "chemicals")
+CACHE_VERSION = 1
+_PIP = {
+    "robocrys": "pip install --no-deps robocrys==0.2.13",
+    "chemicals": "pip install --no-deps chemicals==1.5.2",
+}
+_FILES = {
+    "robocrys": ("robocrys", "condense/molecule_db.json.gz"),
+    "chemicals": ("chemicals", "Identifiers/chemical identifiers pubchem large.tsv"),
+}
+
+
+@dataclass(frozen=True)
+class NamePair:
+    """One verified pair: canonical SMILES, its IUPAC name, the InChIKey both map to, and the source."""
+
+    smiles: str
+    name: str
+    inchikey: str
+    source: str
+
+
+@dataclass
+class NameSet:
+    """Verified pairs plus per-source counts of what was read, kept and rejected (by reason)."""
+
+    pairs: list[NamePair]
+    report: dict[str, Counter] = field(default_factory=dict)
+
+    def by_source(self, source: str) -> list[NamePair]:
+        return [p for p in self.pairs if p.source == source]
+
+
+def default_cache_dir() -> Path:
+    """`$NATURELM_CACHE/names`, else `~/.cache/naturelm/names`."""
+    root = os.environ.get("NATURELM_CACHE") or Path.home() / ".cache" / "naturelm"
+    return Path(root) / "names"
+
+
+def source_path(source: str) -> Path:
+    """Path of the data file inside its installed package (DataSourceMissing with the pip command if absent)."""
+    if source not in _FILES:
+        raise ValueError(f"unknown name source {source!r}; choose from {SOURCES}")
+    package, rel = _FILES[source]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataSourceMissing(f"{package} package", _PIP[source])
+    path = Path(list(spec.submodule_search_locations)[0]) / rel
+    if not path.exists():
+        raise DataSourceMissing(str(path), _PIP[source])
+    return path
+
+
+# --- capitals for PubChem's lower-cased names -------------------------------------------------
+
+_HETERO_LOCANT = re.compile(r"(?<![a-zA-Z])([nosp])(?=(\d+)?'*[-,])")
+_INDICATED_H = re.compile(r"(?<![a-zA-Z])(\d+[a-z]?'*)h(?![a-z])")
+_STEREO_ITEM = re.compile(r"(\d+[a-z]?'*)?(rs|sr|r|s|e|z)(\*?)")
+_PARENS = re.compile(r"\(([^()]*)\)")
+
+
+def _stereo(match: re.Match) -> str:
+    items = match.group(1).split(",")
+    if not all(_STEREO_ITEM.fullmatch(item) for item in items):
+        return match.group(0)
+    fixed = []
+    for item in items:
+        m = _STEREO_ITEM.fullmatch(item)
+        fixed.append((m.group(1) or "") + m.group(2).upper() + m.group(3))
+    return "(" + ",".join(fixed) + ")"
+
+
+def restore_case(name: str) -> str:
+    """Undo PubChem-style lower-casing where OPSIN needs capitals: N-/O-/S-/P- locants, indicated
+    hydrogen (1H, 4aH) and CIP/double-bond descriptors ((2R,3S), (E), (Z))."""
+    name = _HETERO_LOCANT.sub(lambda m: m.group(1).upper(), name)
+    name = _INDICATED_H.sub(lambda m: m.group(1) + "H", name)
+    return _PARENS.sub(_stereo, name)
+
+
+# --- raw records ------------------------------------------------------------------------------
+
+
+def _raw_robocrys() -> list[tuple[str, str]]:
+    with gzip.open(source_path("robocrys"), "rt") as f:
+        db = json.load(f)
+    return [(smi, (rec.get("name_iupac") or "").strip()) for smi, rec in db.items()]
+
+
+def _raw_chemicals() -> list[tuple[str, str]]:
+    rows = []
+    with open(source_path("chemicals"), newline="") as f:
+        for cols in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
+            if len(cols) >= 8:
+                rows.append((cols[4].strip(), restore_case(cols[7].strip())))
+    return rows
+
+
+_RAW = {"robocrys": _raw_robocrys, "chemicals": _raw_chemicals}
+
+
+# --- OPSIN parses, cached with resume ---------------------------------------------------------
+
+
+def _read_parses(path: Path) -> dict[str, str | None]:
+    parses = {}
+    if path.exists():
+        with open(path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # a line cut by an interruption
+                    continue
+                parses[rec["name"]] = rec["smiles"]
+    return parses
+
+
+def opsin_parses(names: list[str], cache_dir: Path, chunk: int = 10_000, progress: bool = True) -> dict[str, str | None]:
+    """OPSIN SMILES for each name, appended chunk by chunk to `cache_dir/opsin_parses.jsonl`."""
+    from naturelm.tools.opsin import names_to_smiles
+
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    path = cache_dir / "opsin_parses.jsonl"
+    parses = _read_parses(path)
+    todo = sorted({n for n in names if n not in parses})
+    steps = range(0, len(todo), chunk)
+    if progress and todo:
+        from tqdm import tqdm
+
+        steps = tqdm(steps, desc=f"OPSIN check ({len(todo)} names)", unit="chunk")
+    with open(path, "a") as f:
+        for i in steps:
+            part = todo[i : i + chunk]
+            for name, smi in zip(part, names_to_smiles(part, chunk=chunk)):
+                parses[name] = smi
+                f.write(json.dumps({"name": name, "smiles": smi}) + "\n")
+            f.flush()
+    return parses
+
+
+# --- verified pairs ---------------------------------------------------------------------------
+
+
+def _verify(source: str, raw: list[tuple[str, str]], cache_dir: Path, progress: bool) -> tuple[list[NamePair], Counter]:
+    from naturelm.tools.opsin import _rdkit, inchikey
+
+    Chem = _rdkit()
+    report: Counter = Counter(read=len(raw))
+    candidates = []  # (canonical smiles, name, inchikey)
+    for smi, name in raw:
+        if not name:
+            report["no_name"] += 1
+        elif "." in smi or ";" in name:
+            report["multi_component"] += 1
+        elif (mol := Chem.MolFromSmiles(smi)) is None or not mol.GetNumAtoms():
+            report["invalid_smiles"] += 1
+        elif (key := inchikey(smi)) is None:
+            report["no_inchikey"] += 1
+        else:
+            candidates.append((Chem.MolToSmiles(mol), name, key))
+    parses = opsin_parses([c[1] for c in candidates], cache_dir, progress=progress)
+    pairs, seen = [], set()
+    for smi, name, key in candidates:
+        got = parses.get(name)
+        if got is None:
+            report["opsin_unparsable"] += 1
+        elif inchikey(got) != key:
+            report["inchikey_mismatch"] += 1
+        elif (key, name) in seen:
+            report["duplicate"] += 1
+        else:
+            seen.add((key, name))
+            pairs.append(NamePair(smi, name, key, source))
+    report["kept"] = len(pairs)
+    return pairs, report
+
+
+def load_names(
+    sources: tuple[str, ...] = SOURCES,
+    cache_dir: str | Path | None = None,
+    limit: int | None = None,
+    progress: bool = True,
+) -> NameSet:
+    """Verified name pairs from the given sources. `limit` takes the first N raw records per source
+    (a quick look; not written to the final cache). The full run caches under `cache_dir`."""
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    all_pairs, reports = [], {}
+    for source in sources:
+        raw_fn = _RAW.get(source)
+        if raw_fn is None:
+            raise ValueError(f"unknown name source {source!r}; choose from {SOURCES}")
+        final = cache / f"names_{source}.jsonl"
+        meta = cache / f"names_{source}.report.json"
+        if limit is None and final.exists() and meta.exists():
+            info = json.loads(meta.read_text())
+            if info.get("version") == CACHE_VERSION:
+                with open(final) as f:
+                    all_pairs += [NamePair(**json.loads(line)) for line in f]
+                reports[source] = Counter(info["report"])
+                continue
+        raw = raw_fn()
+        pairs, report = _verify(source, raw[:limit] if limit else raw, cache, progress)
+        if limit is None:
+            tmp = final.with_suffix(".tmp")
+            with open(tmp, "w") as f:
+                for p in pairs:
+                    f.write(json.dumps(asdict(p)) + "\n")
+            tmp.replace(final)
+            meta.write_text(json.dumps({"version": CACHE_VERSION, "report": dict(report)}, indent=1))
+        all_pairs += pairs
+        reports[source] = report
+    return NameSet(all_pairs, reports)

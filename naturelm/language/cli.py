@@ -1,0 +1,34 @@
+"""`naturelm tokenize` and `naturelm validate`: the sequence language from the shell."""
+from __future__ import annotations
+
+import json
+
+import typer
+
+from naturelm.errors import NatureLMError
+
+
+def tokenize(text: str = typer.Argument(..., help="Text with tagged entities, e.g. '<mol>CCO</mol>'"),
+             ids: bool = typer.Option(False, help="Print ids instead of token strings")) -> None:
+    """Tokenize text with the default NatureTokenizer."""
+    from naturelm.language import NatureTokenizer
+
+    tok = NatureTokenizer()
+    try:
+        out = tok.encode(text) if ids else tok.tokenize(text)
+    except NatureLMError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)
+    typer.echo(json.dumps(out, ensure_ascii=False))
+
+
+def validate(domain: str = typer.Argument(..., help="molecule | protein | dna | rna | material"),
+             entity: str = typer.Argument(...)) -> None:
+    """Validate and canonicalise one entity."""
+    from naturelm.language.codecs import get_codec
+
+    try:
+        typer.echo(get_codec(domain).canonicalize(entity))
+    except (NatureLMError, KeyError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2)

@@ -1,0 +1,121 @@
+"""Inorganic materials: each element repeated by its count in the cell, then a space-group token."""
+from __future__ import annotations
+
+import functools
+
+from naturelm.errors import EntityError
+from naturelm.language.codecs.base import Codec
+from naturelm.language.codecs.molecule import ELEMENTS
+from naturelm.language.tags import SPACE_GROUP_TOKENS
+
+MAX_ATOMS = 256
+_ELEMENT_SET = frozenset(ELEMENTS)
+_SG_SET = frozenset(SPACE_GROUP_TOKENS)
+
+
+def spacegroup_token(spacegroup: int | None) -> str:
+    """`<sg225>` for 225, `<sgNone>` when unknown."""
+    if spacegroup is None:
+        return "<sgNone>"
+    if not isinstance(spacegroup, int) or not 1 <= spacegroup <= 230:
+        raise EntityError("material", str(spacegroup), None, "space group must be an integer 1–230")
+    return f"<sg{spacegroup}>"
+
+
+def _order(elements: list[str]) -> list[str]:
+    from pymatgen.core import Element
+
+    return sorted(elements, key=lambda e: (Element(e).X if Element(e).X == Element(e).X else 99.0, e))
+
+
+def _parse(content: str) -> tuple[dict[str, int], str]:
+    if not isinstance(content, str):
+        raise EntityError("material", repr(content), None, "expected a string")
+    items = content.split()
+    if not items:
+        raise EntityError("material", content, 0, "empty material")
+    sg = "<sgNone>"
+    if items[-1].startswith("<sg"):
+        sg = items.pop()
+        if sg not in _SG_SET:
+            raise EntityError("material", content, content.rfind(sg), f"unknown space-group token {sg!r}")
+    if not items:
+        raise EntityError("material", content, 0, "no elements before the space group")
+    if len(items) > MAX_ATOMS:
+        raise EntityError("material", content[:80], None, f"more than {MAX_ATOMS} atoms")
+    counts: dict[str, int] = {}
+    offset = 0
+    for item in items:
+        offset = content.find(item, offset)
+        if item not in _ELEMENT_SET:
+            raise EntityError("material", content, offset, f"{item!r} is not an element symbol")
+        counts[item] = counts.get(item, 0) + 1
+        offset += len(item)
+    return counts, sg
+
+
+def _render(counts: dict[str, int], sg: str) -> str:
+    return " ".join([e for e in _order(list(counts)) for _ in range(counts[e])] + [sg])
+
+
+def formula_to_material(formula: str, spacegroup: int | None = None) -> str:
+    """`LiFePO4` → `Fe Li P O O O O <sgNone>` (pymatgen Composition; integer cell counts required)."""
+    from pymatgen.core import Composition
+
+    try:
+        amounts = Composition(formula).get_el_amt_dict()
+    except Exception as exc:  # pymatgen raises several types for bad formulas
+        raise EntityError("material", str(formula), None, f"cannot parse formula ({exc})") from None
+    counts = {}
+    for el, amt in amounts.items():
+        if abs(amt - round(amt)) > 1e-6 or round(amt) < 1:
+            raise EntityError("material", formula, None, f"non-integer amount {amt} of {el}")
+        if el not in _ELEMENT_SET:
+            raise EntityError("material", formula, None, f"{el!r} is not an element")
+        counts[el] = int(round(amt))
+    if sum(counts.values()) > MAX_ATOMS:
+        raise EntityError("material", formula, None, f"more than {MAX_ATOMS} atoms")
+    return _render(counts, spacegroup_token(spacegroup))
+
+
+def material_to_formula(content: str) -> tuple[str, int | None]:
+    """`Li Li O <sg225>` → (`Li2O`, 225); space group None for `<sgNone>`."""
+    counts, sg = _parse(content)
+    formula = "".join(e + (str(counts[e]) if counts[e] > 1 else "") for e in _order(list(counts)))
+    return formula, (None if sg == "<sgNone>" else int(sg[3:-1]))
+
+
+@functools.lru_cache(maxsize=65536)
+def smact_valid(formula: str) -> bool:
+    """SMACT validity: some assignment of oxidation states is charge-neutral and passes the electronegativity test."""
+    from pymatgen.core import Composition
+    from smact.screening import smact_validity
+
+    try:
+        comp = Composition(formula)
+    except Exception:
+        return False
+    try:
+        return bool(smact_validity(comp))
+    except Exception:
+        return False
+
+
+class MaterialCodec(Codec):
+    """`<material>`: whitespace-split element symbols and one space-group token."""
+
+    domain = "material"
+
+    def tokenize(self, content: str) -> list[str]:
+        counts, sg = _parse(content)
+        return content.split() if content.split()[-1].startswith("<sg") else content.split() + [sg]
+
+    def detokenize(self, units: list[str]) -> str:
+        return " ".join(units)
+
+    def canonicalize(self, content: str) -> str:
+        counts, sg = _parse(content)
+        return _render(counts, sg)
+
+    def vocabulary(self) -> list[str]:
+        return list(ELEMENTS)

@@ -1,0 +1,330 @@
+"""NatureTokenizer: byte-level BPE for text, domain codecs for the entities inside tags."""
+from __future__ import annotations
+
+import json
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Iterable
+
+from naturelm.errors import ConfigError, EntityError
+from naturelm.language.codecs import CODECS
+from naturelm.language.codecs.molecule import split_unknown
+from naturelm.language.tags import DOMAINS, SPACE_GROUP_TOKENS, SPECIAL_TOKENS, TAGS, Tag, split_tagged
+from naturelm.language.vocab import domain_tokens, science_tokens
+
+CONFIG_FILE = "naturelm_tokenizer.json"
+TEXT_FILE = "tokenizer.json"
+_SG = frozenset(SPACE_GROUP_TOKENS)
+
+
+class NatureTokenizer:
+    """Text through BPE, `<tag>entity</tag>` spans through their codec into prefixed tokens.
+
+    >>> tok = NatureTokenizer()
+    >>> tok.decode(tok.encode("Reactants: <reactants>CC(=O)O.OCC</reactants>"))
+    'Reactants: <reactants>CC(=O)O.OCC</reactants>'
+    """
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        if path is None:
+            path = resources.files("naturelm.language").joinpath("assets/default_tokenizer")
+        self._load(Path(str(path)))
+
+    # ----------------------------------------------------------------- construction
+    def _load(self, path: Path) -> None:
+        from tokenizers import Tokenizer
+
+        cfg_file, text_file = path / CONFIG_FILE, path / TEXT_FILE
+        if not cfg_file.is_file() or not text_file.is_file():
+            raise ConfigError(f"{path} is not a NatureTokenizer directory (needs {CONFIG_FILE} and {TEXT_FILE})")
+        cfg = json.loads(cfg_file.read_text())
+        self._init(Tokenizer.from_file(str(text_file)), cfg["science"], cfg["specials"], cfg.get("new_token_ids", []),
+                   cfg.get("source", "default"))
+
+    def _init(self, text, science: dict[str, int], specials: dict[str, str], new_token_ids, source: str) -> None:
+        self._text = text
+        self.source = source
+        self._science = dict(science)
+        self.new_token_ids = sorted(int(i) for i in new_token_ids)
+        self.specials = dict(specials)
+        vocab = text.get_vocab(with_added_tokens=True)
+        self._id_to_text = {i: t for t, i in vocab.items()}
+        self._id_to_science = {i: t for t, i in self._science.items()}
+        self._vocab_size = max([*vocab.values(), *self._science.values()]) + 1
+        ids = {}
+        for role, token in self.specials.items():
+            tid = self.token_to_id(token)
+            if tid is None:
+                raise ConfigError(f"special token {role}={token!r} is not in the vocabulary")
+            ids[role] = tid
+        self.pad_token_id, self.bos_token_id = ids["pad"], ids["bos"]
+        self.eos_token_id, self.unk_token_id = ids["eos"], ids["unk"]
+        self.special_ids = frozenset(ids.values())
+        self._known_mol_units = {t[3:] for t in self._science if t.startswith("<m>")}
+
+    @classmethod
+    def _from_parts(cls, text, science, specials, new_token_ids, source) -> "NatureTokenizer":
+        obj = cls.__new__(cls)
+        obj._init(text, science, specials, new_token_ids, source)
+        return obj
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike) -> "NatureTokenizer":
+        """Load a directory written by `save_pretrained` (also a checkpoint directory of ours)."""
+        return cls(path)
+
+    def save_pretrained(self, path: str | os.PathLike) -> None:
+        """Write `tokenizer.json` (text BPE) and `naturelm_tokenizer.json` (science tokens and specials)."""
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self._text.save(str(path / TEXT_FILE))
+        cfg = {"format": "naturelm-tokenizer/1", "source": self.source, "specials": self.specials,
+               "new_token_ids": self.new_token_ids, "science": self._science}
+        (path / CONFIG_FILE).write_text(json.dumps(cfg, indent=1, ensure_ascii=False))
+
+    @classmethod
+    def expand(cls, hf_dir: str | os.PathLike) -> "NatureTokenizer":
+        """Add the tag and science tokens to an existing HF tokenizer directory (e.g. Llama 3, Mixtral).
+
+        Tokens the base vocabulary already has keep their ids; the rest get new ids after it, listed in `new_token_ids`.
+        """
+        text, base_specials = _read_hf_text_tokenizer(Path(hf_dir))
+        return cls.expand_text(text, base_specials, "expanded")
+
+    @classmethod
+    def expand_text(cls, text, base_specials: dict[str, str], source: str) -> "NatureTokenizer":
+        """Expand a `tokenizers.Tokenizer` (see `expand`); missing special tokens are added too."""
+        vocab = text.get_vocab(with_added_tokens=True)
+        next_id = max(vocab.values()) + 1
+        science, new_ids = {}, []
+        specials = {role: base_specials.get(role) or default for role, default in SPECIAL_TOKENS.items()}
+        wanted = [s for s in specials.values() if s not in vocab] + list(science_tokens())
+        for token in dict.fromkeys(wanted):
+            if token in vocab:
+                science[token] = vocab[token]
+            else:
+                science[token], next_id = next_id, next_id + 1
+                new_ids.append(science[token])
+        return cls._from_parts(text, science, specials, new_ids, source)
+
+    @classmethod
+    def from_released(cls, checkpoint_dir: str | os.PathLike) -> "NatureTokenizer":
+        """Read a released NatureLM checkpoint's tokenizer files; domain tokens are looked up by string.
+
+        Needs `tokenizer.json` (for the custom tiktoken-based tokenizers, export it once with
+        `AutoTokenizer.from_pretrained(dir, trust_remote_code=True).save_pretrained(dir)`).
+        """
+        path = Path(checkpoint_dir)
+        text, base_specials = _read_hf_text_tokenizer(path)
+        vocab = text.get_vocab(with_added_tokens=True)
+        for extra in ("added_tokens.json",):
+            if (path / extra).is_file():
+                vocab.update({k: int(v) for k, v in json.loads((path / extra).read_text()).items()})
+        science = {t: vocab[t] for t in science_tokens() if t in vocab}
+        if not any(t.startswith("<m>") for t in science):
+            raise ConfigError(f"{path}: no NatureLM science tokens (e.g. '<m>C') found in its vocabulary")
+        specials = {role: base_specials.get(role) or SPECIAL_TOKENS[role] for role in SPECIAL_TOKENS}
+        if specials["pad"] not in vocab:
+            specials["pad"] = specials["eos"]
+        if specials["unk"] not in vocab:
+            specials["unk"] = specials["eos"]
+        for s in specials.values():
+            if s not in text.get_vocab(with_added_tokens=True) and s in vocab:
+                science.setdefault(s, vocab[s])
+        return cls._from_parts(text, science, specials, [], "released")
+
+    # ----------------------------------------------------------------- vocabulary
+    def __len__(self) -> int:
+        return self._vocab_size
+
+    @property
+    def vocab_size(self) -> int:
+        return self._vocab_size
+
+    def token_to_id(self, token: str) -> int | None:
+        tid = self._science.get(token)
+        return tid if tid is not None else self._text.token_to_id(token)
+
+    def id_to_token(self, token_id: int) -> str:
+        tok = self._id_to_science.get(token_id) or self._id_to_text.get(token_id)
+        if tok is None:
+            raise KeyError(f"id {token_id} is outside this vocabulary (size {len(self)})")
+        return tok
+
+    def tag_token_id(self, tag_string: str) -> int:
+        """Id of an open or close tag string such as `<mol>`."""
+        tid = self._science.get(tag_string)
+        if tid is None:
+            raise KeyError(f"{tag_string!r} is not a tag token of this vocabulary")
+        return tid
+
+    def domain_token_ids(self, domain: str) -> list[int]:
+        """Ids that may appear inside a tag of the domain (closing tags excluded)."""
+        return [self._science[t] for t in domain_tokens(domain) if t in self._science]
+
+    # ----------------------------------------------------------------- encoding
+    def _text_ids(self, text: str) -> list[int]:
+        return self._text.encode(text, add_special_tokens=False).ids if text else []
+
+    def _entity_tokens(self, tag: Tag, content: str) -> list[str]:
+        domain = tag.domain
+        if domain == "text":
+            return [self._id_to_text[i] for i in self._text_ids(content)]
+        if not content.strip():
+            return []
+        units = CODECS[domain].tokenize(content)
+        prefix = DOMAINS[domain].prefix
+        if domain == "molecule":
+            units = [u for unit in units for u in split_unknown(unit, self._known_mol_units)]
+        return [u if u in _SG else prefix + u for u in units]
+
+    def tokenize(self, text: str) -> list[str]:
+        """Token strings: BPE pieces for text, tag tokens, prefixed entity tokens."""
+        out: list[str] = []
+        for seg in split_tagged(text):
+            if seg.tag is None:
+                out += [self._id_to_text[i] for i in self._text_ids(seg.text)]
+            else:
+                out += [seg.tag.open, *self._entity_tokens(seg.tag, seg.text), seg.tag.close]
+        return out
+
+    def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
+        """Ids of a text with tagged entities; invalid entity characters raise EntityError, bad tags TagError."""
+        if not isinstance(text, str):
+            raise TypeError(f"encode expects a string, got {type(text).__name__}")
+        ids: list[int] = [self.bos_token_id] if add_bos else []
+        for seg in split_tagged(text):
+            if seg.tag is None:
+                ids += self._text_ids(seg.text)
+                continue
+            ids.append(self._science[seg.tag.open])
+            if seg.tag.domain == "text":
+                ids += self._text_ids(seg.text)
+            else:
+                try:
+                    toks = self._entity_tokens(seg.tag, seg.text)
+                except EntityError as err:
+                    pos = None if err.position is None else seg.start + err.position
+                    raise EntityError(err.domain, text, pos, err.reason) from None
+                ids += [self._science.get(t, self.unk_token_id) for t in toks]
+            ids.append(self._science[seg.tag.close])
+        if add_eos:
+            ids.append(self.eos_token_id)
+        return ids
+
+    def encode_batch(self, texts: Iterable[str], **kw) -> list[list[int]]:
+        return [self.encode(t, **kw) for t in texts]
+
+    def __call__(self, texts: str | list[str], padding: bool = True, max_length: int | None = None,
+                 truncation: bool = False, return_tensors: str | None = None, padding_side: str = "right",
+                 add_bos: bool = False, add_eos: bool = False) -> dict:
+        """Batch encoding with padding and attention masks (`return_tensors="pt"` for torch tensors)."""
+        single = isinstance(texts, str)
+        batch = [self.encode(t, add_bos=add_bos, add_eos=add_eos) for t in ([texts] if single else texts)]
+        if max_length is not None:
+            too_long = [i for i, ids in enumerate(batch) if len(ids) > max_length]
+            if too_long and not truncation:
+                raise ValueError(f"sequence {too_long[0]} has {len(batch[too_long[0]])} tokens > max_length={max_length}")
+            batch = [ids[:max_length] for ids in batch]
+        width = max((len(ids) for ids in batch), default=0)
+        input_ids, masks = [], []
+        for ids in batch:
+            pad = [self.pad_token_id] * (width - len(ids)) if padding else []
+            mask = [1] * len(ids)
+            if padding_side == "left":
+                input_ids.append(pad + ids), masks.append([0] * len(pad) + mask)
+            else:
+                input_ids.append(ids + pad), masks.append(mask + [0] * len(pad))
+        if return_tensors == "pt":
+            import torch
+
+            input_ids, masks = torch.tensor(input_ids, dtype=torch.long), torch.tensor(masks, dtype=torch.long)
+        out = {"input_ids": input_ids, "attention_mask": masks}
+        if single and return_tensors is None:
+            out = {k: v[0] for k, v in out.items()}
+        return out
+
+    # ----------------------------------------------------------------- decoding
+    def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
+        """Text with tags; entity prefixes stripped, no whitespace inside entity spans (materials: single spaces)."""
+        parts: list[str] = []
+        text_buf: list[int] = []
+        units: list[str] | None = None
+        open_tag: Tag | None = None
+
+        def flush_text() -> None:
+            if text_buf:
+                s = self._text.decode(text_buf, skip_special_tokens=False)
+                if units is not None and open_tag.domain != "text":
+                    units.extend(s.split())
+                else:
+                    parts.append(s)
+                text_buf.clear()
+
+        for tid in (int(i) for i in ids):
+            if tid in self.special_ids:
+                if not skip_special_tokens:
+                    flush_text()
+                    parts.append(self.id_to_token(tid))
+                continue
+            tok = self._id_to_science.get(tid)
+            if tok is None:
+                text_buf.append(tid)
+                continue
+            flush_text()
+            tag = _TAG_BY_STRING.get(tok)
+            if tag is not None and tok == tag.open:
+                if units is not None:  # a new tag while one is open: close the dangling entity as is
+                    parts.append(self._render(open_tag, units))
+                open_tag, units = tag, []
+                parts.append(tok)
+            elif tag is not None:
+                if units is not None:
+                    parts.append(self._render(open_tag, units))
+                units, open_tag = None, None
+                parts.append(tok)
+            elif units is not None and tok[:3] in _PREFIXES:
+                units.append(tok[3:])
+            elif units is not None and tok in _SG:
+                units.append(tok)
+            else:
+                parts.append(tok[3:] if tok[:3] in _PREFIXES else tok)
+        flush_text()
+        if units is not None:
+            parts.append(self._render(open_tag, units))
+        return "".join(parts)
+
+    @staticmethod
+    def _render(tag: Tag, units: list[str]) -> str:
+        return CODECS[tag.domain].detokenize(units) if tag.domain in CODECS else "".join(units)
+
+    def batch_decode(self, batch: Iterable[Iterable[int]], skip_special_tokens: bool = True) -> list[str]:
+        return [self.decode(ids, skip_special_tokens) for ids in batch]
+
+
+_TAG_BY_STRING = {s: t for t in TAGS.values() for s in (t.open, t.close)}
+_PREFIXES = frozenset(d.prefix for d in DOMAINS.values() if d.prefix)
+
+
+def _read_hf_text_tokenizer(path: Path):
+    """A `tokenizers.Tokenizer` and its special-token strings from an HF tokenizer directory."""
+    from tokenizers import Tokenizer
+
+    file = path / TEXT_FILE
+    if not file.is_file():
+        raise ConfigError(f"{path}: no {TEXT_FILE}; pass an HF tokenizer directory with a fast tokenizer file")
+    text = Tokenizer.from_file(str(file))
+    specials: dict[str, str] = {}
+    cfg_file = path / "tokenizer_config.json"
+    cfg = json.loads(cfg_file.read_text()) if cfg_file.is_file() else {}
+    smap_file = path / "special_tokens_map.json"
+    if smap_file.is_file():
+        cfg = {**json.loads(smap_file.read_text()), **cfg}
+    for role in SPECIAL_TOKENS:
+        value = cfg.get(f"{role}_token")
+        if isinstance(value, dict):
+            value = value.get("content")
+        if value:
+            specials[role] = value
+    return text, specials

@@ -1,0 +1,215 @@
+"""The FastAPI app: OpenAI-compatible routes, task routes, drawings, the playground, typed 4xx errors.
+
+`create_app(model, config)` wires a loaded model (anything with the `NatureLM.generate` contract and its
+task methods) behind one dynamic batcher. Every failure a client can cause is a JSON 4xx that names it.
+"""
+from __future__ import annotations
+
+import hmac
+import time
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from naturelm.errors import EntityError, NatureLMError, TagError
+from naturelm.serve.batching import Batcher, GenerationTimeout, QueueFull
+
+STATIC = Path(__file__).parent / "static"
+
+
+@dataclass
+class ServeConfig:
+    """Server limits and batching knobs (all configurable from `naturelm serve`)."""
+
+    model_name: str = "naturelm"
+    api_key: str | None = None
+    max_body_bytes: int = 1_000_000
+    max_new_tokens: int = 512  # the largest max_tokens a request may ask for
+    default_new_tokens: int = 128
+    max_entity_chars: int = 4096  # longest SMILES / sequence / prompt accepted (characters)
+    max_n: int = 16  # most candidates (n, k, beams) per request
+    max_batch: int = 32
+    max_wait_ms: float = 5.0
+    max_queue: int = 1024
+    timeout_s: float = 120.0
+
+
+class ApiError(Exception):
+    """A client error with its HTTP status (413 for size, 422 for validation, ...)."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code
+
+
+def error_body(status: int, message: str, param: str | None = None, code: str | None = None, **extra) -> dict:
+    """The OpenAI error shape: {"error": {"message", "type", "param", "code"}}."""
+    kind = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
+            408: "timeout_error", 413: "request_too_large", 422: "invalid_request_error",
+            429: "rate_limit_error"}.get(status, "server_error" if status >= 500 else "invalid_request_error")
+    return {"error": {"message": message, "type": kind, "param": param, "code": code, **extra}}
+
+
+def _json_error(status: int, message: str, **kw) -> JSONResponse:
+    return JSONResponse(error_body(status, message, **kw), status_code=status)
+
+
+class BodyLimit:
+    """ASGI middleware: reject bodies over `limit` bytes with 413 before the app reads them."""
+
+    def __init__(self, app, limit: int):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        too_big = _json_error(413, f"request body exceeds the limit of {self.limit} bytes (--max-body-bytes)",
+                              code="body_too_large")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            return await too_big(scope, receive, send)
+        chunks, size = [], 0
+        while True:  # read the whole (bounded) body, then replay it to the app
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunks.append(message.get("body", b""))
+            size += len(chunks[-1])
+            if size > self.limit:
+                return await too_big(scope, receive, send)
+            if not message.get("more_body"):
+                break
+        body, sent = b"".join(chunks), False
+
+        async def replay():
+            nonlocal sent
+            if sent:
+                return await receive()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        return await self.app(scope, replay, send)
+
+
+def _validation_message(exc: RequestValidationError) -> tuple[int, str, str | None]:
+    errors = exc.errors()
+    if any(e.get("type") == "json_invalid" for e in errors):
+        ctx = errors[0].get("ctx", {})
+        return 400, f"malformed JSON body: {ctx.get('error', 'cannot parse')}", None
+    parts, param = [], None
+    for e in errors:
+        loc = [str(x) for x in e.get("loc", ()) if x != "body"]
+        param = param or ".".join(loc) or None
+        parts.append(f"{'.'.join(loc) or 'body'}: {e.get('msg', 'invalid')}")
+    return 422, "; ".join(parts), param
+
+
+def _install_errors(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def _api(_: Request, exc: ApiError):
+        return _json_error(exc.status, exc.message, param=exc.param, code=exc.code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError):
+        status, message, param = _validation_message(exc)
+        return _json_error(status, message, param=param, code="json_invalid" if status == 400 else "invalid_value")
+
+    @app.exception_handler(EntityError)
+    async def _entity(_: Request, exc: EntityError):
+        return _json_error(422, str(exc), code="invalid_entity", domain=exc.domain, position=exc.position)
+
+    @app.exception_handler(TagError)
+    async def _tag(_: Request, exc: TagError):
+        return _json_error(422, str(exc), code="invalid_tags", position=exc.position)
+
+    @app.exception_handler(NatureLMError)
+    async def _naturelm(_: Request, exc: NatureLMError):
+        return _json_error(422, str(exc), code=type(exc).__name__)
+
+    @app.exception_handler(QueueFull)
+    async def _busy(_: Request, exc: QueueFull):
+        return _json_error(429, str(exc), code="queue_full")
+
+    @app.exception_handler(GenerationTimeout)
+    async def _timeout(_: Request, exc: GenerationTimeout):
+        return _json_error(408, f"{exc} (--timeout); ask for fewer tokens or candidates", code="timeout")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException):
+        message = f"no route {request.method} {request.url.path}" if exc.status_code == 404 else str(exc.detail)
+        return _json_error(exc.status_code, message)
+
+
+def _install_auth(app: FastAPI, api_key: str) -> None:
+    expected = f"Bearer {api_key}".encode()
+
+    @app.middleware("http")
+    async def _auth(request: Request, call_next):
+        if request.url.path.startswith("/v1/"):
+            given = request.headers.get("authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _json_error(401, "missing or wrong API key: send 'Authorization: Bearer KEY' (--api-key)",
+                                   code="invalid_api_key")
+        return await call_next(request)
+
+
+def _generate_handler(model):
+    """Batch handler: one `model.generate` call for all prompts sharing the same settings."""
+
+    def handle(key, prompts):
+        return model.generate(prompts, **dict(key))
+
+    return handle
+
+
+def create_app(model, config: ServeConfig | None = None) -> FastAPI:
+    """The server for a loaded model (NatureLM or any object with its `generate` contract and task methods)."""
+    from naturelm.serve import draw, openai_routes, task_routes
+
+    config = config or ServeConfig()
+    batcher = Batcher(_generate_handler(model), max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
+                      max_queue=config.max_queue, timeout_s=config.timeout_s)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI):
+        await batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(title="NatureLM", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="OpenAI-compatible completions, structured task endpoints and a playground. "
+                              "Browse the endpoints at /docs (offline page) or fetch /openapi.json.")
+    app.state.model, app.state.config, app.state.batcher = model, config, batcher
+    app.state.started = time.time()
+    _install_errors(app)
+    if config.api_key:
+        _install_auth(app, config.api_key)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.include_router(openai_routes.router)
+    app.include_router(task_routes.router)
+    app.include_router(draw.router)
+
+    @app.get("/health", tags=["server"])
+    async def health() -> dict:
+        """Liveness, the model served, limits and batching counters."""
+        limits = {k: v for k, v in asdict(config).items() if k not in ("api_key", "model_name")}
+        return {"status": "ok", "model": config.model_name, "auth": bool(config.api_key),
+                "uptime_s": round(time.time() - app.state.started, 1), "limits": limits,
+                "batching": batcher.stats.as_dict(), "tasks": sorted(task_routes.TASKS)}
+
+    @app.get("/", include_in_schema=False)
+    async def playground():
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        return FileResponse(STATIC / "docs.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    return app

@@ -1,0 +1,166 @@
+"""RetroSim (Coley et al., ACS Cent. Sci. 2017), reaction class unknown: retrosynthesis by analogy.
+
+For a target product: find the most similar training products (Morgan r2 Tanimoto), apply each neighbour's
+retro template with rdchiral, and score every precursor set by
+sim(product, neighbour product) x sim(precursors, neighbour reactants), keeping the maximum over neighbours.
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+from pathlib import Path
+
+import numpy as np
+
+from naturelm.data.retrieval import FingerprintIndex, morgan_fp
+from naturelm.errors import ConfigError
+from naturelm.language.codecs import try_canonical
+from naturelm.tasks.baselines.base import Candidate
+
+TASK = "retrosynthesis"
+
+
+class RetroSim:
+    """Template-by-analogy retrosynthesis baseline; `fit` on training reactions, then `predict` reactant sets."""
+
+    name = "retrosim"
+
+    def __init__(self, n_neighbours: int = 100, processes: int = 2, progress: bool = True):
+        self.n_neighbours, self.processes, self.progress = n_neighbours, processes, progress
+        self.products = FingerprintIndex()
+        self.reactants = FingerprintIndex()
+        self.templates: list[str] = []
+        self.ids: list[str] = []
+        self.skipped = 0
+        self._rxn_cache: dict = {}
+
+    def supports(self, task: str) -> bool:
+        return task == TASK
+
+    # --- fitting --------------------------------------------------------------------------------------------
+
+    def fit(self, records) -> "RetroSim":
+        """Index training reactions (objects with id, product, reactants, template); those without a template are skipped."""
+        records = list(records)
+        rows = [r for r in records if r.template]
+        self.skipped = len(records) - len(rows)
+        keys = [str(i) for i in range(len(rows))]
+        self.products.build(keys, [r.product for r in rows])
+        self.reactants.build(keys, [r.reactants for r in rows])
+        self.templates = [r.template for r in rows]
+        self.ids = [str(r.id) for r in rows]
+        self._rxn_cache = {}
+        return self
+
+    def __len__(self) -> int:
+        return len(self.templates)
+
+    # --- prediction -----------------------------------------------------------------------------------------
+
+    def propose(self, product: str, k: int = 10) -> list[Candidate]:
+        """Up to k distinct canonical reactant sets for one product, best first; [] for an invalid product."""
+        from rdkit import DataStructs
+        from rdchiral.initialization import rdchiralReactants
+
+        if not self.templates:
+            raise ConfigError("RetroSim has no training reactions: call fit(records) or RetroSim.load(dir)")
+        prod = try_canonical(product) if product else None
+        if prod is None:
+            return []
+        sims = np.asarray(self.products.similarities(morgan_fp(prod)))
+        n = min(self.n_neighbours, len(sims))
+        top = np.argpartition(-sims, n - 1)[:n] if n < len(sims) else np.arange(len(sims))
+        top = top[np.lexsort((top, -sims[top]))]
+        try:
+            rct = rdchiralReactants(prod)
+        except Exception:  # rdchiral cannot prepare some molecules; nothing can be proposed
+            return []
+        outcomes: dict[str, list] = {}
+        best: dict[str, tuple[float, int]] = {}
+        for j in top:
+            template = self.templates[j]
+            if template not in outcomes:
+                outcomes[template] = self._apply(template, rct)
+            for cand, cand_fp in outcomes[template]:
+                score = float(sims[j]) * DataStructs.TanimotoSimilarity(cand_fp, self.reactants.fps[j])
+                if cand not in best or score > best[cand][0]:
+                    best[cand] = (score, int(j))
+        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
+        return [Candidate(text=c, score=s, source=self.name,
+                          meta={"neighbour": self.ids[j], "template": self.templates[j]}) for c, (s, j) in ranked]
+
+    def _apply(self, template: str, rct) -> list[tuple[str, object]]:
+        """Canonical precursor sets (with fingerprints) from one retro template; prepared templates are cached."""
+        from rdchiral.initialization import rdchiralReaction
+        from rdchiral.main import rdchiralRun
+
+        if template not in self._rxn_cache:
+            try:
+                self._rxn_cache[template] = rdchiralReaction(template)
+            except Exception:  # an unparsable template proposes nothing
+                self._rxn_cache[template] = None
+        rxn = self._rxn_cache[template]
+        if rxn is None:
+            return []
+        try:
+            raw = rdchiralRun(rxn, rct)
+        except Exception:  # rdchiral fails on some template/molecule pairs; that neighbour proposes nothing
+            return []
+        out = []
+        for smiles in dict.fromkeys(raw):
+            cand = try_canonical(smiles, reactant_set=True)
+            if cand is not None:
+                out.append((cand, morgan_fp(cand)))
+        return out
+
+    def predict(self, task: str, inputs: list[str], k: int) -> list[list[Candidate]]:
+        """Candidates for each product in `inputs`, over `processes` worker processes with a progress bar."""
+        from tqdm.auto import tqdm
+
+        if not self.supports(task):
+            raise ConfigError(f"{self.name} supports only {TASK!r}, not {task!r}")
+        bar = dict(total=len(inputs), desc=self.name, disable=not self.progress)
+        if self.processes <= 1 or len(inputs) < 2 * self.processes:
+            return [self.propose(p, k) for p in tqdm(inputs, **bar)]
+        with mp.get_context().Pool(self.processes, initializer=_init_worker, initargs=(self,)) as pool:
+            return list(tqdm(pool.imap(_worker_propose, [(p, k) for p in inputs], chunksize=4), **bar))
+
+    # --- persistence ----------------------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> None:
+        """Write products.{npz,json}, reactants.{npz,json} and retrosim.json (templates, ids, settings)."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.products.save(d / "products")
+        self.reactants.save(d / "reactants")
+        (d / "retrosim.json").write_text(json.dumps({"n_neighbours": self.n_neighbours, "templates": self.templates,
+                                                     "ids": self.ids, "skipped": self.skipped}))
+
+    @classmethod
+    def load(cls, directory: str | Path, processes: int = 2, progress: bool = True) -> "RetroSim":
+        """Read a model written by `save`."""
+        d = Path(directory)
+        info = json.loads((d / "retrosim.json").read_text())
+        model = cls(info["n_neighbours"], processes, progress)
+        model.products = FingerprintIndex.load(d / "products")
+        model.reactants = FingerprintIndex.load(d / "reactants")
+        model.templates, model.ids, model.skipped = info["templates"], info["ids"], info["skipped"]
+        return model
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_rxn_cache"] = {}  # prepared rdchiral templates stay per process
+        return state
+
+
+_WORKER: RetroSim | None = None
+
+
+def _init_worker(model: RetroSim) -> None:
+    global _WORKER
+    _WORKER = model
+
+
+def _worker_propose(args: tuple[str, int]) -> list[Candidate]:
+    product, k = args
+    return _WORKER.propose(product, k)

@@ -1,0 +1,105 @@
+"""IUPAC name -> structure with OPSIN (py2opsin), and the InChIKey checks built on it.
+
+Each py2opsin call starts a JVM (~2-4 s), so every function here takes lists and sends them in
+large chunks; results are memoised per process so repeated names cost nothing.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+
+from naturelm.errors import NatureLMError
+
+CHUNK = 20_000  # names per JVM start
+_CACHE: dict[str, str | None] = {}
+_CACHE_MAX = 200_000
+
+
+def _rdkit():
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    return Chem
+
+
+def canonical(smiles: str | None) -> str | None:
+    """Canonical RDKit SMILES, or None when RDKit cannot read it."""
+    if not smiles:
+        return None
+    Chem = _rdkit()
+    mol = Chem.MolFromSmiles(smiles)
+    return Chem.MolToSmiles(mol) if mol is not None and mol.GetNumAtoms() else None
+
+
+def inchikey(smiles: str | None) -> str | None:
+    """Standard InChIKey of a SMILES (computed by RDKit), or None when it cannot be made."""
+    if not smiles:
+        return None
+    Chem = _rdkit()
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None or not mol.GetNumAtoms():
+        return None
+    try:
+        return Chem.MolToInchiKey(mol) or None
+    except Exception:
+        return None
+
+
+def _run_opsin(names: list[str]) -> list[str]:
+    """One JVM start: raw OPSIN SMILES per name ('' when unparsable)."""
+    from py2opsin import py2opsin
+
+    fd, path = tempfile.mkstemp(prefix="opsin_", suffix=".txt")
+    os.close(fd)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # py2opsin warns once per unparsable name
+        out = py2opsin(names, tmp_fpath=path)
+    if os.path.exists(path):
+        os.remove(path)
+    if out is False or len(out) != len(names):
+        raise NatureLMError(
+            "OPSIN (py2opsin) failed to run; it needs Java >= 8 on PATH "
+            "(apt-get install openjdk-17-jre-headless) and `pip install py2opsin==1.2.0`."
+        )
+    return out
+
+
+def names_to_smiles(names: list[str], chunk: int = CHUNK, progress: bool = False) -> list[str | None]:
+    """Parse IUPAC names with OPSIN; canonical RDKit SMILES per name, None when OPSIN or RDKit fails."""
+    clean = [n.strip() if isinstance(n, str) and "\n" not in n and "\r" not in n else "" for n in names]
+    todo = sorted({n for n in clean if n and n not in _CACHE})
+    chunks = range(0, len(todo), chunk)
+    if progress and len(chunks) > 1:
+        from tqdm import tqdm
+
+        chunks = tqdm(chunks, desc="opsin", unit="chunk")
+    for i in chunks:
+        part = todo[i : i + chunk]
+        if len(_CACHE) + len(part) > _CACHE_MAX:
+            _CACHE.clear()
+        for name, smi in zip(part, _run_opsin(part)):
+            _CACHE[name] = canonical(smi)
+    return [_CACHE.get(n) if n else None for n in clean]
+
+
+def name_to_smiles(name: str) -> str | None:
+    """One name (prefer `names_to_smiles` for many: each uncached call starts a JVM)."""
+    return names_to_smiles([name])[0]
+
+
+def names_match(names: list[str | None], smiles_list: list[str], chunk: int = CHUNK, progress: bool = False) -> list[bool]:
+    """For each (name, smiles): does OPSIN parse the name to the molecule's InChIKey? Empty names are False."""
+    if len(names) != len(smiles_list):
+        raise ValueError(f"names_match: {len(names)} names but {len(smiles_list)} SMILES")
+    parsed = names_to_smiles([n or "" for n in names], chunk=chunk, progress=progress)
+    out = []
+    for got, smi in zip(parsed, smiles_list):
+        key = inchikey(smi)
+        out.append(got is not None and key is not None and inchikey(got) == key)
+    return out
+
+
+def name_matches(name: str, smiles: str) -> bool:
+    """True when OPSIN parses `name` to the same InChIKey as `smiles`."""
+    return names_match([name], [smiles])[0]

@@ -1,0 +1,235 @@
+"""Deterministic batch schedules over the built data layout.
+
+Every dataset maps a step number to the example indices of that step's *global* batch
+(`global_batch(step)`), so the data position is the step itself: resuming at step s, or
+splitting the same global batch over more processes, sees exactly the same examples.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from naturelm.errors import ConfigError, DataSourceMissing
+
+IGNORE = -100
+
+
+def load_tokenizer(cfg: dict):
+    """The tokenizer for a run: data.tokenizer, else the model.init dir's, else DATA/tokenizer, else the shipped one."""
+    from naturelm.language.tokenizer import CONFIG_FILE, NatureTokenizer
+
+    candidates = [cfg["data"].get("tokenizer"), cfg["model"].get("init"),
+                  cfg["data"]["dir"] and Path(cfg["data"]["dir"]) / "tokenizer"]
+    for path in candidates:
+        if path and (Path(path) / CONFIG_FILE).is_file():
+            return NatureTokenizer.from_pretrained(path)
+    if cfg["data"].get("tokenizer"):
+        raise ConfigError(f"data.tokenizer={cfg['data']['tokenizer']} is not a NatureTokenizer directory")
+    return NatureTokenizer()
+
+
+def _require(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise DataSourceMissing(str(path), f"{what}: build it with `naturelm data build --recipe tiny --out DIR` "
+                                           "and pass `--set data.dir=DIR`")
+    return path
+
+
+def _epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch])
+
+
+class PackedBlocks:
+    """Fixed-length blocks of a memory-mapped uint32 token stream (`pretrain/{split}.bin`), shuffled per epoch."""
+
+    def __init__(self, data_dir: str | Path, split: str, block_size: int | None, global_batch: int, seed: int):
+        root = _require(Path(data_dir) / "pretrain", "pre-training corpus")
+        meta_file = root / "meta.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        self.block_size = int(block_size or meta.get("block_size") or 0)
+        if self.block_size <= 0:
+            raise ConfigError("no block size: set data.block_size or write block_size in pretrain/meta.json")
+        self.tokens = np.memmap(_require(root / f"{split}.bin", f"{split} split"), dtype=np.uint32, mode="r")
+        self.n_blocks = (len(self.tokens) - 1) // self.block_size
+        if self.n_blocks < 1:
+            raise ConfigError(f"{root / f'{split}.bin'} has {len(self.tokens)} tokens, fewer than one block of {self.block_size}")
+        self.global_batch, self.seed = global_batch, seed
+        self.batches_per_epoch = max(1, self.n_blocks // global_batch)
+        self._order: tuple[int, np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.n_blocks
+
+    def global_batch_indices(self, step: int) -> list[int]:
+        epoch, i = divmod(step, self.batches_per_epoch)
+        if self._order is None or self._order[0] != epoch:
+            self._order = (epoch, _epoch_rng(self.seed, epoch).permutation(self.n_blocks))
+        order = self._order[1]
+        idx = [order[(i * self.global_batch + k) % self.n_blocks] for k in range(self.global_batch)]
+        return [int(j) for j in idx]
+
+    def collate(self, indices: list[int]) -> dict:
+        import torch
+
+        t = self.block_size
+        rows = np.stack([np.asarray(self.tokens[i * t : i * t + t + 1], dtype=np.int64) for i in indices])
+        rows = torch.from_numpy(rows)
+        return {"input_ids": rows[:, :-1], "labels": rows[:, 1:].clone()}
+
+    def units(self, indices: list[int]) -> int:
+        """Loss-normalising units of a batch: predicted tokens."""
+        return len(indices) * self.block_size
+
+    def n_tokens(self, indices: list[int]) -> int:
+        return len(indices) * self.block_size
+
+
+def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
+    out = []
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                out.append(json.loads(line))
+                if limit is not None and len(out) >= limit:
+                    break
+    return out
+
+
+def bucketed_schedule(lengths: np.ndarray, global_batch: int, seed: int, epoch: int, window: int) -> list[np.ndarray]:
+    """One epoch of global batches: shuffle, sort by length inside windows of `window` batches, shuffle batch order.
+
+    Each batch is sorted by length so that a process's micro-batches hold similar lengths (little padding).
+    Only full batches are kept, so every step has the same number of examples.
+    """
+    rng = _epoch_rng(seed, epoch)
+    perm = rng.permutation(len(lengths))
+    chunk = global_batch * max(1, window)
+    batches = []
+    for start in range(0, len(perm), chunk):
+        part = perm[start : start + chunk]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[k : k + global_batch] for k in range(0, len(part) - global_batch + 1, global_batch)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+class _Bucketed:
+    """Shared schedule logic for datasets of variable-length examples with `self.lengths`."""
+
+    lengths: np.ndarray
+
+    def _setup(self, global_batch: int, seed: int, window: int) -> None:
+        if len(self.lengths) < global_batch:
+            raise ConfigError(f"{len(self.lengths)} examples, fewer than one global batch of {global_batch}")
+        self.global_batch, self.seed, self.window = global_batch, seed, window
+        self._epoch: tuple[int, list[np.ndarray]] | None = None
+        self.batches_per_epoch = len(bucketed_schedule(self.lengths, global_batch, seed, 0, window))
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def global_batch_indices(self, step: int) -> list[int]:
+        epoch, i = divmod(step, self.batches_per_epoch)
+        if self._epoch is None or self._epoch[0] != epoch:
+            self._epoch = (epoch, bucketed_schedule(self.lengths, self.global_batch, self.seed, epoch, self.window))
+        return [int(j) for j in self._epoch[1][i]]
+
+
+def pad_batch(seqs: list[list[int]], labels: list[list[int]], pad_id: int, multiple: int = 8) -> dict:
+    """Right-pad to the longest sequence (rounded up to `multiple`); labels padded with -100."""
+    import torch
+
+    width = max(len(s) for s in seqs)
+    width = -(-width // multiple) * multiple
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    lab = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    for r, (s, l) in enumerate(zip(seqs, labels)):
+        ids[r, : len(s)] = torch.tensor(s)
+        lab[r, : len(l)] = torch.tensor(l)
+        mask[r, : len(s)] = 1
+    # labels are already aligned to the *next* token: shift happens here, once
+    return {"input_ids": ids[:, :-1], "attention_mask": mask[:, :-1], "labels": lab[:, 1:].clone()}
+
+
+def encode_pair(tok, instruction: str, response: str) -> tuple[list[int], list[int]]:
+    """Token ids and labels of one `Instruction: …\\n\\n\\nResponse: …` pair; loss on the response and EOS only.
+
+    The prompt is encoded on its own, exactly as at inference time.
+    """
+    from naturelm.language.prompts import format_example
+
+    prompt, resp = format_example(instruction, response)
+    p = tok.encode(prompt, add_bos=True)
+    r = tok.encode(resp, add_eos=True)
+    return p + r, [IGNORE] * len(p) + r
+
+
+class SFTData(_Bucketed):
+    """Instruction/response pairs from `instructions/{split}.jsonl`, one pair per sequence, length-bucketed."""
+
+    def __init__(self, data_dir, split: str, tok, max_length: int, global_batch: int, seed: int,
+                 tasks: list[str] | None = None, max_examples: int | None = None, window: int = 64,
+                 records: list[dict] | None = None):
+        if records is None:
+            path = _require(Path(data_dir) / "instructions" / f"{split}.jsonl", "instruction set")
+            records = read_jsonl(path)
+        if tasks:
+            records = [r for r in records if r.get("task") in set(tasks)]
+        if max_examples:
+            records = records[: int(max_examples)]
+        self.ids, self.labels, self.skipped = [], [], 0
+        for rec in records:
+            ids, labels = encode_pair(tok, rec["instruction"], rec["response"])
+            if len(ids) > max_length:
+                self.skipped += 1
+                continue
+            self.ids.append(ids)
+            self.labels.append(labels)
+        self.pad_id = tok.pad_token_id
+        self.lengths = np.array([len(s) for s in self.ids], dtype=np.int64)
+        self.n_targets = np.array([sum(1 for x in l[1:] if x != IGNORE) for l in self.labels], dtype=np.int64)
+        self._setup(global_batch, seed, window)
+
+    def collate(self, indices: list[int]) -> dict:
+        return pad_batch([self.ids[i] for i in indices], [self.labels[i] for i in indices], self.pad_id)
+
+    def units(self, indices: list[int]) -> int:
+        return int(self.n_targets[indices].sum())
+
+    def n_tokens(self, indices: list[int]) -> int:
+        return int(self.lengths[indices].sum())
+
+
+class PreferenceData(_Bucketed):
+    """DPO pairs `{"prompt", "chosen", "rejected"}`; a batch is the chosen rows followed by the rejected rows."""
+
+    def __init__(self, pairs: list[dict], tok, max_length: int, global_batch: int, seed: int, window: int = 64):
+        self.chosen, self.rejected, self.kept, self.skipped = [], [], [], 0
+        for pair in pairs:
+            c = encode_pair(tok, pair["prompt"], pair["chosen"])
+            r = encode_pair(tok, pair["prompt"], pair["rejected"])
+            if max(len(c[0]), len(r[0])) > max_length:
+                self.skipped += 1
+                continue
+            self.chosen.append(c)
+            self.rejected.append(r)
+            self.kept.append(pair)
+        self.pad_id = tok.pad_token_id
+        self.lengths = np.array([max(len(c[0]), len(r[0])) for c, r in zip(self.chosen, self.rejected)], dtype=np.int64)
+        self._setup(global_batch, seed, window)
+
+    def collate(self, indices: list[int]) -> dict:
+        rows = [self.chosen[i] for i in indices] + [self.rejected[i] for i in indices]
+        batch = pad_batch([r[0] for r in rows], [r[1] for r in rows], self.pad_id)
+        batch["index"] = indices
+        return batch
+
+    def units(self, indices: list[int]) -> int:
+        """DPO averages over pairs."""
+        return len(indices)
+
+    def n_tokens(self, indices: list[int]) -> int:
+        return int(sum(len(self.chosen[i][0]) + len(self.rejected[i][0]) for i in indices))

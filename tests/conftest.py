@@ -1,0 +1,39 @@
+"""Shared fixtures: a tiny random HF Llama checkpoint with the default NatureTokenizer."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+REPO = Path(__file__).resolve().parents[1]
+USPTO_DIR = REPO.parent / "shared" / "data" / "uspto50k"
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised 2-layer Llama checkpoint directory (safetensors + config + tokenizer)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from naturelm.language import NatureTokenizer
+
+    torch.manual_seed(0)
+    tok = NatureTokenizer()
+    cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                      bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+                      tie_word_embeddings=True)
+    model = LlamaForCausalLM(cfg)
+    out = tmp_path_factory.mktemp("tiny_ckpt")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def uspto_dir() -> Path:
+    if not (USPTO_DIR / "USPTO_50k_MHN_prepro.csv.gz").is_file():
+        pytest.skip("USPTO-50k not found at ../shared/data/uspto50k")
+    return USPTO_DIR
