@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.setup-done
 
-.PHONY: setup setup-system demo test test-all bench clean
+.PHONY: setup setup-system demo test test-all bench naturelm-tiny clean
 
 $(STAMP): pyproject.toml requirements-data.txt Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,10 +15,13 @@ $(STAMP): pyproject.toml requirements-data.txt Makefile
 
 setup: $(STAMP)
 
-# Optional system packages (root): headless Chromium for the playground test, Debian data sources (UniProt sample, miRBase hairpins).
+# Optional system packages (root): headless Chromium for the playground test, Debian data sources
+# (UniProt sample; miRBase hairpins extracted from the optimir package without installing it).
 setup-system:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver mmseqs2-examples >/dev/null
+	mkdir -p $(HOME)/.cache/naturelm/optimir && cd $(HOME)/.cache/naturelm/optimir && \
+	  apt-get download optimir && dpkg-deb -x optimir_*.deb root
 
 demo: setup
 	$(BIN)/naturelm demo
@@ -28,6 +31,16 @@ test: setup
 
 test-all: setup
 	$(BIN)/python -m pytest -q -m ''
+
+# NatureLM-tiny from scratch with this repository's pipeline (see docs/model-card.md): data -> pretrain -> sft -> eval.
+TINY := runs/naturelm-tiny
+naturelm-tiny: setup
+	$(BIN)/naturelm data build --recipe tiny --out data_build/model-tiny
+	OMP_NUM_THREADS=1 $(BIN)/naturelm train pretrain --config configs/naturelm-tiny/pretrain.yaml --out $(TINY)/pretrain
+	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft.yaml --out $(TINY)/sft
+	$(BIN)/naturelm eval --model $(TINY)/sft,retrosim --rank --tasks all --data data_build/model-tiny --out $(TINY)/eval
+	mkdir -p checkpoints/naturelm-tiny && cp $(TINY)/sft/config.json $(TINY)/sft/generation_config.json \
+	  $(TINY)/sft/model.safetensors $(TINY)/sft/tokenizer.json $(TINY)/sft/naturelm_tokenizer.json checkpoints/naturelm-tiny/
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -31,15 +31,15 @@ def test_exceptions_and_hangs_become_reasons(monkeypatch):
         raise RuntimeError("namer bug")
 
     def hang(smiles):
-        time.sleep(5)
-        return "never"
+        while True:  # a namer stuck in a loop burns CPU
+            pass
 
     monkeypatch.setattr(namers, "_namer_fn", lambda namer: boom)
     assert name_one("nispo", "CCO") == (None, "error:RuntimeError")
     monkeypatch.setattr(namers, "_namer_fn", lambda namer: hang)
     t = time.perf_counter()
     assert name_one("nispo", "CCO", timeout=0.2) == (None, "timeout")
-    assert time.perf_counter() - t < 2
+    assert time.perf_counter() - t < 10  # 0.2 CPU seconds, however busy the machine
 
 
 def test_rules_path_verifies_aspirin():

@@ -1,1 +1,1 @@
-"""data."""
+"""Real data -> pre-training corpus and instruction sets (see docs/data.md)."""

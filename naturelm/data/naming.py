@@ -47,9 +47,9 @@ class NamingStats:
 
 def _prepare(smiles: list[str], exclude: set[str]) -> tuple[list[tuple[str, str]], Counter]:
     """Canonical, unique (smiles, inchikey) in input order, minus invalid and excluded molecules."""
-    from naturelm.tools.opsin import _rdkit
+    from naturelm.tools.opsin import rdkit_chem
 
-    Chem = _rdkit()
+    Chem = rdkit_chem()
     prefixes = {k for k in exclude if len(k) == 14}  # connectivity-block keys exclude all stereoisomers
     counts, seen, out = Counter(), set(), []
     for smi in smiles:

@@ -94,8 +94,8 @@ class FingerprintIndex:
         fp = morgan_fp(smiles_or_fp) if isinstance(smiles_or_fp, str) else smiles_or_fp
         return tanimoto(fp, self.fps)
 
-    def query(self, smiles: str, k: int = 10, exclude_keys=()) -> list[tuple[str, float]]:
-        """The k most similar indexed molecules as (key, similarity), skipping `exclude_keys`."""
+    def query(self, smiles, k: int = 10, exclude_keys=()) -> list[tuple[str, float]]:
+        """The k most similar indexed molecules to a SMILES (or fingerprint) as (key, similarity), skipping `exclude_keys`."""
         return _top(self.keys, self.similarities(smiles), k, exclude_keys)
 
     def save(self, path: str | Path) -> None:
@@ -291,3 +291,26 @@ class CompositionIndex:
         index.keys, index.formulas, index.elements = info["keys"], info["formulas"], info["elements"]
         index.matrix = np.load(npz)["matrix"]
         return index
+
+
+class ReactionMemory:
+    """Training reactions retrievable by product similarity: the neighbours of retrieval-augmented prompts."""
+
+    def __init__(self, products: list[str], reactants: list[str]):
+        self.products, self.reactants = list(products), list(reactants)
+        self.index = FingerprintIndex().build(range(len(self.products)), self.products)
+
+    @classmethod
+    def from_uspto50k(cls, path=None) -> "ReactionMemory":
+        """The USPTO-50k TRAIN split (never valid/test) as a memory."""
+        from naturelm.data.sources.uspto50k import load_uspto50k
+
+        train = load_uspto50k(path, split="train")
+        return cls([r.product for r in train], [r.reactants for r in train])
+
+    def neighbours(self, product: str, k: int = 3) -> list[tuple[str, str, float]]:
+        """(product, reactants, similarity) of the k most similar reactions, never one with the query's product."""
+        sims = self.index.similarities(product)
+        same = [str(i) for i, p in enumerate(self.products) if p == product]
+        return [(self.products[int(key)], self.reactants[int(key)], s)
+                for key, s in _top(self.index.keys, sims, k, same)]

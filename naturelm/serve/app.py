@@ -6,6 +6,7 @@ task methods) behind one dynamic batcher. Every failure a client can cause is a 
 from __future__ import annotations
 
 import hmac
+import random
 import time
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
@@ -31,7 +32,8 @@ class ServeConfig:
     api_key: str | None = None
     max_body_bytes: int = 1_000_000
     max_new_tokens: int = 512  # the largest max_tokens a request may ask for
-    default_new_tokens: int = 128
+    default_new_tokens: int = 128  # completions without max_tokens
+    task_new_tokens: int = 256  # task requests without max_new_tokens
     max_entity_chars: int = 4096  # longest SMILES / sequence / prompt accepted (characters)
     max_n: int = 16  # most candidates (n, k, beams) per request
     max_batch: int = 32
@@ -159,11 +161,18 @@ def _install_auth(app: FastAPI, api_key: str) -> None:
         return await call_next(request)
 
 
-def _generate_handler(model):
-    """Batch handler: one `model.generate` call for all prompts sharing the same settings."""
+def _batch_handler(model):
+    """Worker-thread side of the batcher: one `model.generate` call for all prompts sharing the same settings
+    (key `("generate", settings[, request id])`), or the calls of one task (key `("task", name, count, gen)`).
+    Unseeded batches draw a fresh seed, so repeated requests get new samples."""
+    from naturelm.serve.task_routes import run_batch
 
-    def handle(key, prompts):
-        return model.generate(prompts, **dict(key))
+    def handle(key, payloads):
+        if key[0] == "task":
+            return run_batch(model, key, payloads)
+        settings = dict(key[1])
+        settings.setdefault("seed", random.randrange(2**31))
+        return model.generate(payloads, batch_size=len(payloads), **settings)  # the whole batch in one pass
 
     return handle
 
@@ -173,7 +182,7 @@ def create_app(model, config: ServeConfig | None = None) -> FastAPI:
     from naturelm.serve import draw, openai_routes, task_routes
 
     config = config or ServeConfig()
-    batcher = Batcher(_generate_handler(model), max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
+    batcher = Batcher(_batch_handler(model), max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
                       max_queue=config.max_queue, timeout_s=config.timeout_s)
 
     @asynccontextmanager

@@ -7,6 +7,7 @@ the extracted entity, its canonical form and validity (the `openai` client ignor
 from __future__ import annotations
 
 import json
+import math
 import time
 import uuid
 from typing import Literal
@@ -16,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from naturelm.language.prompts import format_prompt
+from naturelm.language.tags import split_tagged
 from naturelm.serve.app import ApiError
 
 router = APIRouter(prefix="/v1", tags=["openai"])
@@ -63,7 +65,11 @@ def render_chat(messages: list[ChatMessage]) -> str:
 
 
 def generation_settings(request: Request, req: _Sampling) -> tuple:
-    """The batch key: settings every prompt in one shared generate call must agree on."""
+    """The batch key: settings every prompt in one shared generate call must agree on.
+
+    Without a seed, requests share batches and each call draws a fresh seed (different samples every time);
+    with a seed, the request gets a generate call of its own, so its samples do not depend on its neighbours.
+    """
     cfg = request.app.state.config
     max_new = req.max_completion_tokens or req.max_tokens or cfg.default_new_tokens
     if max_new > cfg.max_new_tokens:
@@ -71,8 +77,11 @@ def generation_settings(request: Request, req: _Sampling) -> tuple:
                        param="max_tokens")
     if req.n > cfg.max_n:
         raise ApiError(422, f"n={req.n} exceeds the server limit {cfg.max_n}", param="n")
-    return (("n", req.n), ("temperature", req.temperature), ("top_p", req.top_p), ("max_new_tokens", max_new),
-            ("raw", True), ("seed", 0 if req.seed is None else req.seed))
+    settings = (("n", req.n), ("temperature", req.temperature), ("top_p", req.top_p), ("max_new_tokens", max_new),
+                ("raw", True))
+    if req.seed is None:
+        return "generate", settings
+    return "generate", settings + (("seed", req.seed),), uuid.uuid4().hex
 
 
 def check_prompt(request: Request, prompt: str, param: str) -> str:
@@ -86,6 +95,11 @@ def check_prompt(request: Request, prompt: str, param: str) -> str:
 
 
 def _count_tokens(model, text: str) -> int:
+    """Token count of a prompt or completion; a trailing open tag (`<mol>`, a truncated entity) is allowed."""
+    segments = split_tagged(text, allow_unclosed=True)
+    last = segments[-1] if segments else None
+    if last is not None and last.tag is not None and not text.endswith(last.tag.close):
+        return len(model.tokenizer.encode(text + last.tag.close)) - 1
     return len(model.tokenizer.encode(text))
 
 
@@ -95,28 +109,34 @@ def _apply_stop(text: str, stop: str | list[str] | None) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-def _choices(model, generations: list, max_new: int, stop) -> list[dict]:
-    out = []
+def _choices(model, prompt: str, generations: list, max_new: int, stop) -> tuple[list[dict], int]:
+    """OpenAI choices and their completion-token count. The text is the continuation only: the engine writes a
+    tag the prompt left open (`<mol>`) back in front, which is cut here."""
+    from naturelm.generate.engine import open_tail
+
+    tail = open_tail(prompt)
+    out, total = [], 0
     for g in generations:
-        text, stopped = _apply_stop(g.raw, stop)
-        finish = "stop" if stopped or _count_tokens(model, g.raw) < max_new else "length"
-        out.append({"text": text, "finish_reason": finish, "naturelm": {
-            "entity": g.entity, "tag": g.tag, "canonical": g.canonical, "valid": g.valid, "score": g.score,
-            "verified_by": g.verified_by}})
-    return out
+        cut = bool(tail) and g.raw.startswith(tail)
+        text, stopped = _apply_stop(g.raw[len(tail):] if cut else g.raw, stop)
+        n_tokens = _count_tokens(model, g.raw) - (_count_tokens(model, tail) if cut else 0)
+        total += n_tokens
+        out.append({"text": text, "finish_reason": "stop" if stopped or n_tokens < max_new else "length",
+                    "naturelm": {"entity": g.entity, "tag": g.tag, "canonical": g.canonical, "valid": g.valid,
+                                 "score": g.score if math.isfinite(g.score) else None,
+                                 "verified_by": g.verified_by}})
+    return out, total
 
 
-def _usage(model, prompts: list[str], texts: list[str]) -> dict:
-    p = sum(_count_tokens(model, x) for x in prompts)
-    c = sum(_count_tokens(model, x) for x in texts)
-    return {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c}
-
-
-async def _run(request: Request, prompts: list[str], key: tuple, stop) -> list[list[dict]]:
+async def _run(request: Request, prompts: list[str], key: tuple, stop) -> tuple[list[list[dict]], dict]:
+    """Queue the prompts in the batcher; choices per prompt and the OpenAI usage block."""
     model, batcher = request.app.state.model, request.app.state.batcher
     results = await batcher.submit_many(key, prompts)
-    max_new = dict(key)["max_new_tokens"]
-    return [_choices(model, gens, max_new, stop) for gens in results]
+    max_new = dict(key[1])["max_new_tokens"]
+    shaped = [_choices(model, p, gens, max_new, stop) for p, gens in zip(prompts, results)]
+    p_tokens, c_tokens = sum(_count_tokens(model, p) for p in prompts), sum(n for _, n in shaped)
+    usage = {"prompt_tokens": p_tokens, "completion_tokens": c_tokens, "total_tokens": p_tokens + c_tokens}
+    return [choices for choices, _ in shaped], usage
 
 
 def _sse(chunks):
@@ -141,14 +161,13 @@ async def completions(request: Request, req: CompletionRequest):
         raise ApiError(422, "prompt: empty list", param="prompt")
     prompts = [check_prompt(request, p, f"prompt[{i}]") for i, p in enumerate(prompts)]
     key = generation_settings(request, req)
-    per_prompt = await _run(request, prompts, key, req.stop)
+    per_prompt, usage = await _run(request, prompts, key, req.stop)
     choices = [dict(c, index=i * req.n + j, logprobs=None) for i, cs in enumerate(per_prompt) for j, c in enumerate(cs)]
     cid, created, name = f"cmpl-{uuid.uuid4().hex}", int(time.time()), request.app.state.config.model_name
     if req.stream:
         chunks = [{"id": cid, "object": "text_completion", "created": created, "model": name, "choices": [c]}
                   for c in choices]
         return StreamingResponse(_sse(chunks), media_type="text/event-stream")
-    usage = _usage(request.app.state.model, prompts, [c["text"] for c in choices])
     return {"id": cid, "object": "text_completion", "created": created, "model": name, "choices": choices,
             "usage": usage}
 
@@ -158,7 +177,7 @@ async def chat_completions(request: Request, req: ChatRequest):
     """Chat: the last user message becomes a NatureLM instruction; the reply is the model's response."""
     prompt = check_prompt(request, render_chat(req.messages), "messages")
     key = generation_settings(request, req)
-    (choices,) = await _run(request, [prompt], key, req.stop)
+    (choices,), usage = await _run(request, [prompt], key, req.stop)
     cid, created, name = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), request.app.state.config.model_name
     if req.stream:
         chunks = []
@@ -172,5 +191,4 @@ async def chat_completions(request: Request, req: ChatRequest):
         return StreamingResponse(_sse(chunks), media_type="text/event-stream")
     out = [{"index": i, "message": {"role": "assistant", "content": c["text"]}, "finish_reason": c["finish_reason"],
             "logprobs": None, "naturelm": c["naturelm"]} for i, c in enumerate(choices)]
-    usage = _usage(request.app.state.model, [prompt], [c["text"] for c in choices])
     return {"id": cid, "object": "chat.completion", "created": created, "model": name, "choices": out, "usage": usage}

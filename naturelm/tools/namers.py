@@ -2,7 +2,8 @@
 
 Both are pure Python on RDKit. A namer never raises here: a failure gives None and a reason
 ("invalid_smiles", "no_name", "timeout", "error:<Type>"). In the main thread of a process each
-molecule gets a wall-clock limit (SIGALRM), so one pathological molecule cannot stall a batch.
+molecule gets a CPU-time limit (SIGPROF, so a busy machine does not cause false timeouts), so one
+pathological molecule cannot stall a batch.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import threading
 from contextlib import contextmanager
 
 NAMERS = ("nispo", "openclatura")
-TIMEOUT_S = 20.0  # per molecule; the first call of a namer also loads its rule tables (~seconds)
+TIMEOUT_S = 20.0  # CPU seconds per molecule; a namer's first call also loads its rule tables (~5 s)
 
 
 class _Timeout(Exception):
@@ -20,7 +21,7 @@ class _Timeout(Exception):
 
 @contextmanager
 def _time_limit(seconds: float | None):
-    """Raise _Timeout after `seconds` (only in a process's main thread; elsewhere no limit)."""
+    """Raise _Timeout after `seconds` of process CPU time (only in a process's main thread; elsewhere no limit)."""
     if not seconds or threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -28,13 +29,13 @@ def _time_limit(seconds: float | None):
     def _raise(signum, frame):
         raise _Timeout
 
-    old = signal.signal(signal.SIGALRM, _raise)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    old = signal.signal(signal.SIGPROF, _raise)
+    signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, old)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        signal.signal(signal.SIGPROF, old)
 
 
 def _namer_fn(namer: str):

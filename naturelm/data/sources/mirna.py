@@ -9,9 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from naturelm.data.sources.common import Loaded, SourceReport, cache_dir, read_fasta
+from naturelm.data.sources.common import Loaded, SourceReport, alphabet_checker, cache_dir, read_fasta
 from naturelm.errors import DataSourceMissing
-from naturelm.language.codecs import get_codec
 
 ENV_VAR = "NATURELM_OPTIMIR"
 FILES = ("hsa_hairpins_miRBase_v22.fa", "hsa_hairpins_miRCarta_v1.1.fa")
@@ -35,7 +34,7 @@ def load_mirna(path: str | os.PathLike | None = None, limit: int | None = None) 
     """`{"name", "dna", "rna"}` records, unique by sequence; raises DataSourceMissing when optimir is absent."""
     folder = resolve_dir(path)
     report = SourceReport("optimir:hairpins", _version(folder), str(folder))
-    codec = get_codec("dna")
+    valid = alphabet_checker("dna")
     records, seen = [], set()
     for fname in FILES:
         file = folder / fname
@@ -48,7 +47,7 @@ def load_mirna(path: str | os.PathLike | None = None, limit: int | None = None) 
                     break
                 report.read += 1
                 dna = seq.upper().replace("U", "T")
-                if not codec.is_valid(dna):
+                if not valid(dna):
                     report.reject("invalid_sequence")
                     continue
                 if dna in seen:

@@ -7,8 +7,7 @@ from __future__ import annotations
 import csv
 import gzip
 
-from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
-from naturelm.language.codecs import try_canonical
+from naturelm.data.sources.common import Loaded, SourceReport, canon, dist_version, package_file
 
 HINT = "pip install --no-deps molsets==0.3.1"
 SPLITS = ("train", "test", "test_scaffolds")
@@ -32,7 +31,7 @@ def load_moses(split: str = "train", limit: int | None = None) -> Loaded:
             if len(row) <= col or not row[col].strip():
                 report.reject("empty_row")
                 continue
-            smi = try_canonical(row[col].strip())
+            smi = canon(row[col].strip())
             if smi is None:
                 report.reject("invalid_smiles")
                 continue

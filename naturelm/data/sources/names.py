@@ -14,15 +14,14 @@ from __future__ import annotations
 
 import csv
 import gzip
-import importlib.util
 import json
-import os
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from naturelm.errors import DataSourceMissing
+from naturelm.data.sources.common import cache_dir as _cache_dir
+from naturelm.data.sources.common import package_file
 
 SOURCES = ("robocrys", "chemicals")
 CACHE_VERSION = 1
@@ -59,22 +58,14 @@ class NameSet:
 
 def default_cache_dir() -> Path:
     """`$NATURELM_CACHE/names`, else `~/.cache/naturelm/names`."""
-    root = os.environ.get("NATURELM_CACHE") or Path.home() / ".cache" / "naturelm"
-    return Path(root) / "names"
+    return _cache_dir("names")
 
 
 def source_path(source: str) -> Path:
     """Path of the data file inside its installed package (DataSourceMissing with the pip command if absent)."""
     if source not in _FILES:
         raise ValueError(f"unknown name source {source!r}; choose from {SOURCES}")
-    package, rel = _FILES[source]
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataSourceMissing(f"{package} package", _PIP[source])
-    path = Path(list(spec.submodule_search_locations)[0]) / rel
-    if not path.exists():
-        raise DataSourceMissing(str(path), _PIP[source])
-    return path
+    return package_file(*_FILES[source], _PIP[source])
 
 
 # --- capitals for PubChem's lower-cased names -------------------------------------------------
@@ -167,12 +158,21 @@ def opsin_parses(names: list[str], cache_dir: Path, chunk: int = 10_000, progres
 # --- verified pairs ---------------------------------------------------------------------------
 
 
-def _verify(source: str, raw: list[tuple[str, str]], cache_dir: Path, progress: bool) -> tuple[list[NamePair], Counter]:
-    from naturelm.tools.opsin import _rdkit, inchikey
+def records(source: str, limit: int | None = None) -> list[tuple[str, str]]:
+    """Raw (SMILES, name) records of a source, names case-restored, before any filtering."""
+    if source not in _RAW:
+        raise ValueError(f"unknown name source {source!r}; choose from {SOURCES}")
+    raw = _RAW[source]()
+    return raw[:limit] if limit else raw
 
-    Chem = _rdkit()
-    report: Counter = Counter(read=len(raw))
-    candidates = []  # (canonical smiles, name, inchikey)
+
+def single_component(raw: list[tuple[str, str]], report: Counter | None = None) -> list[tuple[str, str, str]]:
+    """(canonical SMILES, name, InChIKey) of the single-component, RDKit-valid, named records."""
+    from naturelm.tools.opsin import rdkit_chem, inchikey
+
+    Chem = rdkit_chem()
+    report = Counter() if report is None else report
+    candidates = []
     for smi, name in raw:
         if not name:
             report["no_name"] += 1
@@ -184,6 +184,14 @@ def _verify(source: str, raw: list[tuple[str, str]], cache_dir: Path, progress: 
             report["no_inchikey"] += 1
         else:
             candidates.append((Chem.MolToSmiles(mol), name, key))
+    return candidates
+
+
+def _verify(source: str, raw: list[tuple[str, str]], cache_dir: Path, progress: bool) -> tuple[list[NamePair], Counter]:
+    from naturelm.tools.opsin import inchikey
+
+    report: Counter = Counter(read=len(raw))
+    candidates = single_component(raw, report)
     parses = opsin_parses([c[1] for c in candidates], cache_dir, progress=progress)
     pairs, seen = [], set()
     for smi, name, key in candidates:
@@ -206,14 +214,15 @@ def load_names(
     cache_dir: str | Path | None = None,
     limit: int | None = None,
     progress: bool = True,
+    exclude_inchikeys: set[str] | frozenset[str] = frozenset(),
 ) -> NameSet:
     """Verified name pairs from the given sources. `limit` takes the first N raw records per source
-    (a quick look; not written to the final cache). The full run caches under `cache_dir`."""
+    (a quick look; not written to the final cache). The full run caches under `cache_dir`.
+    Pairs whose InChIKey is in `exclude_inchikeys` (e.g. test molecules) are left out of the result."""
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     all_pairs, reports = [], {}
     for source in sources:
-        raw_fn = _RAW.get(source)
-        if raw_fn is None:
+        if source not in _RAW:
             raise ValueError(f"unknown name source {source!r}; choose from {SOURCES}")
         final = cache / f"names_{source}.jsonl"
         meta = cache / f"names_{source}.report.json"
@@ -224,8 +233,7 @@ def load_names(
                     all_pairs += [NamePair(**json.loads(line)) for line in f]
                 reports[source] = Counter(info["report"])
                 continue
-        raw = raw_fn()
-        pairs, report = _verify(source, raw[:limit] if limit else raw, cache, progress)
+        pairs, report = _verify(source, records(source, limit), cache, progress)
         if limit is None:
             tmp = final.with_suffix(".tmp")
             with open(tmp, "w") as f:
@@ -235,4 +243,6 @@ def load_names(
             meta.write_text(json.dumps({"version": CACHE_VERSION, "report": dict(report)}, indent=1))
         all_pairs += pairs
         reports[source] = report
+    if exclude_inchikeys:
+        all_pairs = [p for p in all_pairs if p.inchikey not in exclude_inchikeys]
     return NameSet(all_pairs, reports)

@@ -10,9 +10,8 @@ import os
 import re
 from pathlib import Path
 
-from naturelm.data.sources.common import Loaded, SourceReport, read_fasta
+from naturelm.data.sources.common import Loaded, SourceReport, alphabet_checker, read_fasta
 from naturelm.errors import DataSourceMissing
-from naturelm.language.codecs import get_codec
 
 ENV_VAR = "NATURELM_UNIPROT_FASTA"
 DEFAULT = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")
@@ -42,7 +41,7 @@ def load_uniprot(path: str | os.PathLike | None = None, limit: int | None = None
     p = resolve_path(path)
     report = SourceReport("uniprot:mmseqs2-examples", _deb_version("mmseqs2-examples"), str(p))
     opener = gzip.open if p.suffix == ".gz" else open
-    codec = get_codec("protein")
+    valid = alphabet_checker("protein")
     with opener(p, "rt") as f:
         entries = read_fasta(f)
     records = []
@@ -53,7 +52,7 @@ def load_uniprot(path: str | os.PathLike | None = None, limit: int | None = None
             report.reject("bad_header")
             continue
         seq = seq.upper()
-        if not codec.is_valid(seq):
+        if not valid(seq):
             report.reject("invalid_sequence")
             continue
         records.append({**info, "sequence": seq})

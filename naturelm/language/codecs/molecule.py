@@ -34,6 +34,9 @@ def smiles_tokens(smiles: str, domain: str = "molecule") -> list[str]:
     """Split SMILES into regex tokens; characters the regex cannot cover raise EntityError with their position."""
     if not isinstance(smiles, str):
         raise EntityError(domain, repr(smiles), None, "expected a string")
+    tokens = SMILES_REGEX.findall(smiles)
+    if tokens and len("".join(tokens)) == len(smiles):
+        return tokens
     tokens, pos = [], 0
     for m in SMILES_REGEX.finditer(smiles):
         if m.start() != pos:

@@ -10,8 +10,6 @@ import json
 import multiprocessing as mp
 from pathlib import Path
 
-import numpy as np
-
 from naturelm.data.retrieval import FingerprintIndex, morgan_fp
 from naturelm.errors import ConfigError
 from naturelm.language.codecs import try_canonical
@@ -67,24 +65,21 @@ class RetroSim:
         prod = try_canonical(product) if product else None
         if prod is None:
             return []
-        sims = np.asarray(self.products.similarities(morgan_fp(prod)))
-        n = min(self.n_neighbours, len(sims))
-        top = np.argpartition(-sims, n - 1)[:n] if n < len(sims) else np.arange(len(sims))
-        top = top[np.lexsort((top, -sims[top]))]
+        neighbours = [(int(key), sim) for key, sim in self.products.query(prod, k=self.n_neighbours)]
         try:
             rct = rdchiralReactants(prod)
         except Exception:  # rdchiral cannot prepare some molecules; nothing can be proposed
             return []
         outcomes: dict[str, list] = {}
         best: dict[str, tuple[float, int]] = {}
-        for j in top:
+        for j, sim in neighbours:
             template = self.templates[j]
             if template not in outcomes:
                 outcomes[template] = self._apply(template, rct)
             for cand, cand_fp in outcomes[template]:
-                score = float(sims[j]) * DataStructs.TanimotoSimilarity(cand_fp, self.reactants.fps[j])
+                score = sim * DataStructs.TanimotoSimilarity(cand_fp, self.reactants.fps[j])
                 if cand not in best or score > best[cand][0]:
-                    best[cand] = (score, int(j))
+                    best[cand] = (score, j)
         ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
         return [Candidate(text=c, score=s, source=self.name,
                           meta={"neighbour": self.ids[j], "template": self.templates[j]}) for c, (s, j) in ranked]
@@ -119,11 +114,16 @@ class RetroSim:
 
         if not self.supports(task):
             raise ConfigError(f"{self.name} supports only {TASK!r}, not {task!r}")
-        bar = dict(total=len(inputs), desc=self.name, disable=not self.progress)
+        return list(tqdm(self.iter_predict(inputs, k), total=len(inputs), desc=self.name, disable=not self.progress))
+
+    def iter_predict(self, inputs, k: int):
+        """Yield each input's candidates in input order as they finish (what resumable callers consume)."""
+        inputs = list(inputs)
         if self.processes <= 1 or len(inputs) < 2 * self.processes:
-            return [self.propose(p, k) for p in tqdm(inputs, **bar)]
+            yield from (self.propose(p, k) for p in inputs)
+            return
         with mp.get_context().Pool(self.processes, initializer=_init_worker, initargs=(self,)) as pool:
-            return list(tqdm(pool.imap(_worker_propose, [(p, k) for p in inputs], chunksize=4), **bar))
+            yield from pool.imap(_worker_propose, [(p, k) for p in inputs], chunksize=4)
 
     # --- persistence ----------------------------------------------------------------------------------------
 

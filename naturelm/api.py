@@ -1,0 +1,377 @@
+"""NatureLM: load a checkpoint, generate checked answers, and ask it the paper's tasks by name.
+
+>>> lm = NatureLM.load("checkpoints/sft")                            # doctest: +SKIP
+>>> lm.retrosynthesis("CC(=O)Nc1ccc(O)cc1", k=5)[0].canonical        # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import math
+import os
+from functools import partial
+import re
+from pathlib import Path
+
+from naturelm.errors import ConfigError, DataSourceMissing, EntityError
+from naturelm.generate.engine import Engine, mean_logprob
+from naturelm.generate.postprocess import Generation, dedup, to_generation
+from naturelm.language.tags import TAGS, wrap
+
+# The tag each task's response is written in (None: plain text).
+RESPONSE_TAG = {
+    "retrosynthesis": "reactants", "retrosynthesis_rag": "reactants", "forward": "product", "iupac_to_smiles": "mol", "smiles_to_iupac": None,
+    "property_to_molecule": "mol", "property_optimization": "mol", "bbb_optimization": "mol",
+    "bbb_classification": None, "text_to_protein": "protein", "composition_to_material": "material",
+    "property_to_material": "material", "guide_rna": "rna", "molecule_generation": "mol",
+    "protein_generation": "protein", "rna_generation": "rna", "material_generation": "material",
+}
+UNCONDITIONAL = frozenset({"molecule_generation", "protein_generation", "rna_generation", "material_generation"})
+CHECKPOINT_HINT = ("pass a checkpoint directory: one of ours (config.json + model weights + naturelm_tokenizer.json, "
+                   "as written by `naturelm train`) or a released NatureLM checkpoint directory (config.json, weights, "
+                   "tokenizer.json)")
+
+
+def instruction(task: str, **fields) -> str:
+    """The task's first phrasing (naturelm.data.instructions.TEMPLATES) filled with `fields`.
+
+    A field named after a tag (`product`, `reactants`, `mol`, `dna`) is given bare and wrapped here.
+    """
+    from naturelm.data.instructions import TEMPLATES
+
+    values = {k: wrap(k, v) if k in TAGS and TAGS[k].domain != "text" else v for k, v in fields.items()}
+    template = TEMPLATES[task][0]
+    try:
+        return template.format(**values)
+    except KeyError as exc:
+        raise ConfigError(f"template {template!r} of task {task!r} needs {exc}; NatureLM fills {sorted(values)}") from None
+
+
+def _one(x) -> bool:
+    return isinstance(x, str)
+
+
+def _resolve_dtype(dtype, device: str):
+    import torch
+
+    if dtype is None:
+        return torch.bfloat16 if str(device).startswith("cuda") and torch.cuda.is_bf16_supported() else torch.float32
+    if isinstance(dtype, str):
+        if not hasattr(torch, dtype) or not isinstance(getattr(torch, dtype), torch.dtype):
+            raise ConfigError(f"unknown dtype {dtype!r}; use float32, bfloat16 or float16")
+        return getattr(torch, dtype)
+    return dtype
+
+
+class NatureLM:
+    """A NatureLM model with its tokenizer: `generate`, the task methods, and the Predictor protocol."""
+
+    name = "naturelm"
+
+    def __init__(self, model, tokenizer, add_bos: bool = True, batch_size: int = 16, max_new_tokens: int = 256):
+        self.engine = Engine(model, tokenizer, add_bos=add_bos)
+        self.batch_size = batch_size
+        self.max_new_tokens = max_new_tokens  # default answer budget of the task methods and `predict`
+        self._memory = None  # retrieval memory of retrosynthesis_rag, built on first use
+
+    @property
+    def model(self):
+        return self.engine.model
+
+    @property
+    def tokenizer(self):
+        return self.engine.tok
+
+    # ------------------------------------------------------------------ loading
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str = "cpu", dtype=None, **kw) -> "NatureLM":
+        """Our checkpoint directory or a released NatureLM one (its tokenizer read by `NatureTokenizer.from_released`)."""
+        from transformers import AutoModelForCausalLM
+
+        from naturelm.language import NatureTokenizer
+        from naturelm.language.tokenizer import CONFIG_FILE
+
+        p = Path(path)
+        if not p.exists():
+            raise DataSourceMissing(str(p), CHECKPOINT_HINT)
+        if not p.is_dir() or not (p / "config.json").is_file():
+            raise ConfigError(f"{p} is not a model checkpoint directory (no config.json); {CHECKPOINT_HINT}")
+        tok = NatureTokenizer.from_pretrained(p) if (p / CONFIG_FILE).is_file() else NatureTokenizer.from_released(p)
+        try:
+            model = AutoModelForCausalLM.from_pretrained(str(p), dtype=_resolve_dtype(dtype, device))
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"cannot load the model in {p}: {exc}; {CHECKPOINT_HINT}") from None
+        model.to(device)
+        n_model = model.get_output_embeddings().weight.shape[0]
+        if len(tok) > n_model:
+            raise ConfigError(f"{p}: tokenizer has {len(tok)} ids but the model only {n_model}; wrong tokenizer files?")
+        return cls(model, tok, **kw)
+
+    # ------------------------------------------------------------------ generation
+    def generate(self, prompts: str | list[str], n: int = 1, num_beams: int = 1, temperature: float = 0.7,
+                 top_p: float = 1.0, max_new_tokens: int = 128, raw: bool = False, constrained: bool = True,
+                 seed: int = 0, max_retries: int = 3, **kw):
+        """Checked generations: a list of Generation for one prompt, one list per prompt for a list.
+
+        num_beams > 1: that many distinct beam candidates (beam score); else n samples (summed log-prob),
+        greedy when temperature is 0. `raw` sends prompts as they are (e.g. `"<mol>"`), else in the instruction format.
+        """
+        out = self.engine.generate(prompts, n=n, num_beams=num_beams, temperature=temperature, top_p=top_p,
+                                   max_new_tokens=max_new_tokens, raw=raw, constrained=constrained, seed=seed,
+                                   max_retries=max_retries, batch_size=kw.pop("batch_size", self.batch_size), **kw)
+        return out[0] if _one(prompts) else out
+
+    def _ask(self, task: str, instructions, k: int, beams: bool, **gen):
+        """Generate for one or many instructions of a task, in its response tag."""
+        gen.setdefault("max_new_tokens", self.max_new_tokens)
+        if beams:
+            gen.setdefault("temperature", 0.0)
+            return self.generate(instructions, num_beams=k, expect=RESPONSE_TAG[task], **gen)
+        return self.generate(instructions, n=k, expect=RESPONSE_TAG[task], **gen)
+
+    # ------------------------------------------------------------------ reactions
+    def retrosynthesis(self, product: str | list[str], k: int = 10, **gen):
+        """k distinct reactant sets for a product (atom maps stripped; invalid input raises EntityError)."""
+        from naturelm.language.codecs import strip_atom_maps
+
+        products = [product] if _one(product) else list(product)
+        prompts = [instruction("retrosynthesis", product=strip_atom_maps(p)) for p in products]
+        out = self._ask("retrosynthesis", prompts, k, beams=True, **gen)
+        return out[0] if _one(product) else out
+
+    def retrosynthesis_rag(self, product: str | list[str], k: int = 10, n_neighbours: int = 3, memory=None, **gen):
+        """Retrosynthesis with the most similar training reactions in the prompt (retrieval-augmented, issue 8).
+
+        `memory`: a naturelm.data.retrieval.ReactionMemory; default the USPTO-50k training split (built once)."""
+        from naturelm.data.instructions import neighbour_lines
+        from naturelm.language.codecs import strip_atom_maps
+
+        memory = memory or self.reaction_memory()
+        products = [product] if _one(product) else list(product)
+        prompts = []
+        for p in products:
+            p = strip_atom_maps(p)
+            nbs = [{"product": a, "reactants": b} for a, b, _ in memory.neighbours(p, n_neighbours)]
+            prompts.append(instruction("retrosynthesis_rag", neighbours=neighbour_lines(nbs), product=p))
+        out = self._ask("retrosynthesis", prompts, k, beams=True, **gen)
+        return out[0] if _one(product) else out
+
+    def reaction_memory(self):
+        """The retrieval memory of `retrosynthesis_rag` (USPTO-50k train split), built on first use."""
+        if self._memory is None:
+            from naturelm.data.retrieval import ReactionMemory
+
+            self._memory = ReactionMemory.from_uspto50k()
+        return self._memory
+
+    def forward(self, reactants: str | list[str], k: int = 5, **gen):
+        """k distinct products for a reactant set (`A.B`)."""
+        from naturelm.language.codecs import canonical_reactant_set
+
+        sets = [reactants] if _one(reactants) else list(reactants)
+        prompts = [instruction("forward", reactants=canonical_reactant_set(r)) for r in sets]
+        out = self._ask("forward", prompts, k, beams=True, **gen)
+        return out[0] if _one(reactants) else out
+
+    # ------------------------------------------------------------------ naming
+    def smiles_to_iupac(self, smiles: str | list[str], k: int = 5, method: str = "auto", **gen):
+        """Up to k IUPAC names, OPSIN-verified first. method: "auto" (model + rule namers), "model", "rules"."""
+        from naturelm.language.codecs import canonical_smiles
+        from naturelm.tools.naming import smiles_to_iupac_verified
+
+        items = [smiles] if _one(smiles) else list(smiles)
+        canon = [canonical_smiles(s) for s in items]
+        model_out = self._ask("smiles_to_iupac", [instruction("smiles_to_iupac", mol=s) for s in canon], k, True,
+                              **gen) if method != "rules" else [[] for _ in canon]
+        out = []
+        for s, gens in zip(canon, model_out):
+            score = {g.entity: g.score for g in gens}
+            answers = smiles_to_iupac_verified(s, [g.entity for g in gens], k=k, method=method)
+            out.append([Generation(raw=a.name, entity=a.name, tag=None, canonical=a.name, valid=a.verified,
+                                   score=score.get(a.name, math.nan), verified_by="opsin" if a.verified else None,
+                                   source=a.source) for a in answers])
+        return out[0] if _one(smiles) else out
+
+    def iupac_to_smiles(self, name: str | list[str], k: int = 5, method: str = "auto", **gen):
+        """Up to k SMILES for a name, OPSIN's parse first. method: "auto", "model", "rules" (OPSIN only)."""
+        from naturelm.tools.naming import iupac_to_smiles_verified
+
+        names = [name] if _one(name) else list(name)
+        model_out = self._ask("iupac_to_smiles", [instruction("iupac_to_smiles", name=x) for x in names], k, True,
+                              **gen) if method != "rules" else [[] for _ in names]
+        out = []
+        for x, gens in zip(names, model_out):
+            score = {g.canonical: g.score for g in gens if g.canonical}
+            answers = iupac_to_smiles_verified(x, [g.canonical for g in gens if g.canonical], k=k,
+                                               method={"rules": "opsin"}.get(method, method))
+            out.append([Generation(raw=a.smiles, entity=a.smiles, tag="mol", canonical=a.smiles, valid=True,
+                                   score=score.get(a.smiles, math.nan), verified_by="opsin" if a.verified else "rdkit",
+                                   source=a.source) for a in answers])
+        return out[0] if _one(name) else out
+
+    # ------------------------------------------------------------------ molecules
+    def generate_molecules(self, n: int = 10, **properties):
+        """n molecules: unconditional (`<mol>` prompt), or with target properties, e.g. `QED=0.5, TPSA=40`."""
+        from naturelm.data.instructions import MOLECULE_PROPERTIES, property_text
+
+        gen = _gen(properties)
+        if not properties:
+            return self.generate("<mol>", n=n, raw=True, **gen)
+        names = {p.lower(): p for p in MOLECULE_PROPERTIES}
+        unknown = [p for p in properties if p.lower() not in names]
+        if unknown:
+            raise ConfigError(f"unknown molecule properties {unknown}; use {MOLECULE_PROPERTIES}")
+        text = " and ".join(property_text(names[p.lower()], v)[0] for p, v in properties.items())
+        return self._ask("property_to_molecule", instruction("property_to_molecule", property_text=text), n,
+                         beams=False, **gen)
+
+    def optimize_molecule(self, smiles: str, goal: str = "increase QED", n: int = 4, delta: float | None = None, **gen):
+        """n edits of a molecule toward a goal: "increase QED", "decrease LogP", "HBD+" or "bbb"."""
+        from naturelm.data.instructions import OPTIMIZATION
+        from naturelm.language.codecs import canonical_smiles
+
+        mol = canonical_smiles(smiles)
+        if "bbb" in goal.lower() or "blood" in goal.lower():
+            return self._ask("bbb_optimization", instruction("bbb_optimization", mol=mol), n, beams=False, **gen)
+        prop = next((p for p in OPTIMIZATION if re.search(rf"\b{p}\b", goal, re.I)), None)
+        if prop is None:
+            raise ConfigError(f"goal {goal!r} names no optimisable property; use one of {list(OPTIMIZATION)} or 'bbb'")
+        direction = "decrease" if re.search(r"decrease|lower|reduce|-$", goal, re.I) else "increase"
+        name, default_delta = OPTIMIZATION[prop]
+        prompt = instruction("property_optimization", mol=mol, property_name=name, direction=direction,
+                             delta=default_delta if delta is None else delta)
+        return self._ask("property_optimization", prompt, n, beams=False, **gen)
+
+    def classify(self, question: str | list[str]):
+        """p(Yes) / (p(Yes) + p(No)) of the response's first word, for one question or many."""
+        qs = [question] if _one(question) else list(question)
+        tok = self.tokenizer
+        prompts = self.engine.encode(qs)
+        yes, no = tok.encode("Yes"), tok.encode("No")
+        lp_yes = self.engine.logprobs(prompts, [yes] * len(qs))
+        lp_no = self.engine.logprobs(prompts, [no] * len(qs))
+        out = [1.0 / (1.0 + math.exp(min(700.0, sum(n_) - sum(y)))) for y, n_ in zip(lp_yes, lp_no)]
+        return out[0] if _one(question) else out
+
+    # ------------------------------------------------------------------ proteins, RNA, materials
+    def design_protein(self, description: str | None = None, n: int = 1, **gen):
+        """n protein sequences: unconditional, or for a description such as "soluble"."""
+        gen.setdefault("max_new_tokens", max(512, self.max_new_tokens))
+        if not description:
+            return self.generate("<protein>", n=n, raw=True, **gen)
+        return self._ask("text_to_protein", instruction("text_to_protein", label=description), n, beams=False, **gen)
+
+    def design_rna(self, n: int = 10, **gen):
+        """n RNA sequences from the bare `<rna>` prompt."""
+        gen.setdefault("max_new_tokens", self.max_new_tokens)
+        return self.generate("<rna>", n=n, raw=True, **gen)
+
+    def design_material(self, elements: str | list[str] | None = None, property: str | None = None,
+                        value: float | None = None, n: int = 10, **gen):
+        """n materials: from elements (["Li", "Fe", "O"]), a property target (band_gap=1.5), or unconditional."""
+        if elements is not None and property is not None:
+            raise ConfigError("design_material: give elements= or property=/value=, not both")
+        if elements is not None:
+            els = elements.replace(",", " ").split() if isinstance(elements, str) else list(elements)
+            return self._ask("composition_to_material", instruction("composition_to_material", elements=", ".join(els)),
+                             n, beams=False, **gen)
+        if property is not None:
+            from naturelm.data.instructions import MATERIAL_TEXT, material_property_text
+
+            if property not in MATERIAL_TEXT or value is None:
+                raise ConfigError(f"design_material: property must be one of {list(MATERIAL_TEXT)} with a value=")
+            prompt = instruction("property_to_material", property_text=material_property_text(property, value)[0])
+            return self._ask("property_to_material", prompt, n, beams=False, **gen)
+        return self.generate("<material>", n=n, raw=True, **gen)
+
+    def guide_rna(self, dna: str, n: int = 5, **gen):
+        """n guide RNAs for a target DNA sequence."""
+        from naturelm.language.codecs import get_codec
+
+        seq = get_codec("dna").canonicalize(dna)
+        return self._ask("guide_rna", instruction("guide_rna", dna=seq), n, beams=False, **gen)
+
+    # ------------------------------------------------------------------ ranking
+    def rank(self, prompt: str, candidates: list, tag: str | None = None, raw: bool = False) -> list[Generation]:
+        """Candidates (strings or Candidate objects) scored by the mean log-probability of the candidate as the
+        response (wrapped in `tag` when given), checked, merged by canonical form, best first."""
+        candidates = [c for c in candidates if isinstance(getattr(c, "text", c), str) and getattr(c, "text", c).strip()]
+        if not candidates:
+            return []
+        texts = [getattr(c, "text", c) for c in candidates]
+        responses = [wrap(tag, t) if tag and not t.lstrip().startswith("<") else t for t in texts]
+        tok = self.tokenizer
+        conts, gens = [], []
+        for r in responses:
+            try:
+                conts.append(tok.encode(r))
+            except (EntityError, ValueError):
+                conts.append(None)
+        p_ids = self.engine.encode([prompt], raw=raw)[0]
+        ok = [i for i, c in enumerate(conts) if c]
+        lps = self.engine.logprobs([p_ids] * len(ok), [conts[i] for i in ok]) if ok else []
+        score = dict(zip(ok, (mean_logprob(lp) for lp in lps)))
+
+        for i, r in enumerate(responses):
+            g = to_generation(r, score.get(i, -math.inf))
+            g.source = getattr(candidates[i], "source", "") or "candidate"
+            gens.append(g)
+        return dedup(gens)
+
+    # ------------------------------------------------------------------ Predictor protocol
+    def supports(self, task: str) -> bool:
+        return task in RESPONSE_TAG
+
+    def predict(self, task: str, inputs: list[str], k: int) -> list[list]:
+        """Up to k candidates per input (see naturelm.tasks.base for what each task passes as input)."""
+        from naturelm.tasks.baselines.base import Candidate
+
+        if not self.supports(task):
+            raise ConfigError(f"NatureLM does not support task {task!r}; supported: {sorted(RESPONSE_TAG)}")
+        inputs = list(inputs)
+        if task == "bbb_classification":
+            def answer(xs, _k):
+                probs = self.classify([instruction(task, mol=s) for s in ([xs] if _one(xs) else xs)])
+                rows = [[Candidate("Yes." if p >= 0.5 else "No.", p, self.name, None, {"p_yes": p})] for p in probs]
+                return rows[0] if _one(xs) else rows
+
+            return _batched(answer, inputs, k)
+        gens = self._predict_generations(task, inputs, k)
+        return [[Candidate(g.canonical or g.entity, g.score, g.source if g.source != "model" else self.name, g.valid,
+                           {"raw": g.raw, "retries": g.retries, "verified_by": g.verified_by}) for g in row]
+                for row in gens]
+
+    def _predict_generations(self, task: str, inputs: list[str], k: int) -> list[list[Generation]]:
+        if task in UNCONDITIONAL:
+            budget = max(512, self.max_new_tokens) if task == "protein_generation" else self.max_new_tokens
+            return self.generate(inputs, n=k, raw=True, max_new_tokens=budget)
+        methods = {"retrosynthesis": self.retrosynthesis, "retrosynthesis_rag": self.retrosynthesis_rag,
+                   "forward": self.forward,
+                   # the model's own names: the rule-based namers are scored as baselines of their own
+                   "smiles_to_iupac": partial(self.smiles_to_iupac, method="model"),
+                   "iupac_to_smiles": partial(self.iupac_to_smiles, method="model")}
+        if task in methods:
+            return _batched(methods[task], inputs, k)
+        if task == "bbb_optimization":
+            return [_safe(lambda x: self.optimize_molecule(x, "bbb", n=k), x) for x in inputs]
+        return self._ask(task, inputs, k, beams=False)  # the other tasks pass their instruction
+
+
+def _safe(fn, x) -> list[Generation]:
+    """An invalid input is an unanswerable question in evaluation: no candidates instead of an error."""
+    try:
+        return fn(x)
+    except EntityError:
+        return []
+
+
+def _batched(method, inputs: list[str], k: int) -> list[list[Generation]]:
+    """One batched call; when some input is invalid, item by item (invalid inputs get no candidates)."""
+    try:
+        return method(inputs, k)
+    except EntityError:
+        return [_safe(lambda x: method(x, k), x) for x in inputs]
+
+
+def _gen(properties: dict) -> dict:
+    """Split generation options (max_new_tokens, temperature, ...) out of a properties dict."""
+    keys = ("max_new_tokens", "temperature", "top_p", "seed", "constrained", "max_retries", "batch_size")
+    return {k: properties.pop(k) for k in keys if k in properties}

@@ -1,0 +1,48 @@
+"""The data card: what a build holds (domains, tasks, sources, leakage) and the sha256 of every built file."""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+HASHED = ("pretrain", "instructions", "tokenizer")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def data_sha256(out: Path) -> dict:
+    """sha256 per built file (relative path) plus `all`, the hash of that listing: equal builds give equal hashes."""
+    files = sorted(p for d in HASHED if (out / d).is_dir() for p in (out / d).rglob("*") if p.is_file())
+    per_file = {str(p.relative_to(out)): file_sha256(p) for p in files}
+    listing = "\n".join(f"{k} {v}" for k, v in per_file.items())
+    return {"all": hashlib.sha256(listing.encode()).hexdigest(), "files": per_file}
+
+
+def write_card(out: Path, card: dict) -> Path:
+    path = out / "card.json"
+    path.write_text(json.dumps(card, indent=1, sort_keys=False, ensure_ascii=False) + "\n")
+    return path
+
+
+def summary(card: dict) -> str:
+    """A few lines for the terminal: tasks, domains, leakage, hash."""
+    lines = [f"recipe {card['recipe']['name']}: {card['build']['seconds']:.0f} s, sha256 {card['sha256']['all'][:16]}…"]
+    lines.append("tasks (train/valid/test):")
+    for t, c in card["tasks"].items():
+        lines.append(f"  {t:26s} {c['train']:>7d} {c['valid']:>6d} {c['test']:>6d}")
+    lines.append("domains (documents selected / tokens):")
+    for d, c in card["domains"].items():
+        lines.append(f"  {d:14s} {c['selected']:>8d} {c['tokens']:>10d}")
+    missing = [s["name"] for s in card["sources"] if s.get("status") == "missing"]
+    if missing:
+        lines.append(f"missing optional sources: {', '.join(missing)}")
+    leak = card["leakage"]
+    lines.append(f"leakage: removed {leak['removed_train_records_total']} train records, "
+                 f"{leak['removed_pretrain_documents']} documents; overlap after = {leak['overlap_after']}")
+    return "\n".join(lines)

@@ -1,0 +1,275 @@
+"""Run several answer sources side by side on the same test examples and write results.json.
+
+Predictions are stored per model and task in `OUT/predictions/<model>/<task>.jsonl` as they come, so a
+stopped run resumes where it was (an entry is reused only when its query and candidate count match).
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import hashlib
+import json
+import math
+import re
+import shutil
+import sys
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from naturelm.errors import ConfigError
+from naturelm.language.codecs import try_canonical
+from naturelm.tasks.base import Context, Example, Task, get_task, task_names
+from naturelm.tasks.baselines.base import Candidate, Predictor
+
+BASELINES = ("retrosim", "nispo", "openclatura", "rules", "opsin")
+RANKED_ROW = "{model}+retrosim (ranked)"
+
+
+def load_predictor(spec: str, data_dir: str | Path | None = None):
+    """A Predictor from a model spec: a checkpoint directory, or a baseline name (retrosim, nispo, openclatura,
+    rules, opsin). RetroSim is fitted on the USPTO-50k training split (a copy saved in DATA/retrosim is reused)."""
+    if Path(spec).is_dir():
+        from naturelm.api import NatureLM
+
+        return NatureLM.load(spec)
+    if spec == "retrosim":
+        from naturelm.tasks.baselines.retrosim import RetroSim
+
+        saved = Path(data_dir) / "retrosim" if data_dir else None
+        if saved is not None and (saved / "retrosim.json").is_file():
+            return RetroSim.load(saved)
+        from naturelm.data.sources.uspto50k import load_uspto50k
+
+        return RetroSim().fit(load_uspto50k(split="train"))
+    if spec in BASELINES:
+        from naturelm.tasks.baselines.namers import get_predictor
+
+        return get_predictor(spec)
+    raise ConfigError(f"model {spec!r} is neither a checkpoint directory nor a baseline ({', '.join(BASELINES)})")
+
+
+def model_label(spec: str, taken: set[str]) -> str:
+    """A short unique row name: the checkpoint directory's name, or the baseline name."""
+    base = Path(spec).name if Path(spec).is_dir() else spec
+    label, i = base, 2
+    while label in taken:
+        label, i = f"{base}-{i}", i + 1
+    return label
+
+
+def resolve_tasks(tasks: str | list[str]) -> list[str]:
+    """`all` or a comma list -> registered task names (unknown names raise ConfigError)."""
+    names = tasks.split(",") if isinstance(tasks, str) else list(tasks)
+    names = [n.strip() for n in names if n.strip()]
+    if names == ["all"]:
+        return task_names()
+    for n in names:
+        get_task(n)
+    return names
+
+
+def _safe_name(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.+-]", "_", label)
+
+
+def _to_json(c: Candidate) -> dict:
+    d = asdict(c)
+    d["meta"] = {k: v for k, v in d["meta"].items() if isinstance(v, (str, int, float, bool, type(None)))}
+    return d
+
+
+def predict_resumable(predictor, task: Task, examples: list[Example], k: int, path: Path,
+                      chunk: int = 32, progress: bool = True) -> list[list[Candidate]]:
+    """Candidates for every example, reusing matching lines of `path` and appending new ones chunk by chunk."""
+    from tqdm.auto import tqdm
+
+    done: dict[int, list[Candidate]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut by an interrupted run
+            i = rec["i"]
+            if i < len(examples) and rec["query"] == examples[i].query and rec["k"] == k:
+                done[i] = [Candidate(**c) for c in rec["candidates"]]
+    todo = [i for i in range(len(examples)) if i not in done]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    bar = tqdm(total=len(examples), initial=len(done), desc=f"{predictor.name}:{task.name}", disable=not progress)
+    with path.open("a") as f:
+        for start in range(0, len(todo), chunk):
+            idx = todo[start : start + chunk]
+            out = predictor.predict(task.name, [examples[i].query for i in idx], k)
+            if len(out) != len(idx):
+                raise ConfigError(f"{predictor.name} returned {len(out)} answers for {len(idx)} inputs of {task.name}")
+            for i, cands in zip(idx, out):
+                cands = list(cands)[:k]
+                done[i] = cands
+                f.write(json.dumps({"i": i, "query": examples[i].query, "k": k,
+                                    "candidates": [_to_json(c) for c in cands]}) + "\n")
+            f.flush()
+            bar.update(len(idx))
+    bar.close()
+    return [done[i] for i in range(len(examples))]
+
+
+def union_scores(model, examples: list[Example], *sources: list[list[Candidate]]) -> list[list[tuple]]:
+    """Per example, (generation scored by `model.rank`, best source score of the same canonical answer) pairs.
+
+    The source score is RetroSim's similarity in [0, 1]; 0 for answers only the model proposed."""
+    from naturelm.api import instruction
+
+    out = []
+    for i, ex in enumerate(examples):
+        pool = [c for src in sources for c in src[i]]
+        ranked = model.rank(instruction("retrosynthesis", product=ex.query), pool, tag="reactants") if pool else []
+        prior: dict[str, float] = {}
+        for c in pool:
+            if c.source != getattr(model, "name", None) and c.score == c.score:  # NaN-safe
+                key = try_canonical(c.text, reactant_set=True)
+                if key is not None:
+                    prior[key] = max(prior.get(key, 0.0), float(c.score))
+        out.append([(g, prior.get(g.canonical, 0.0)) for g in ranked])
+    return out
+
+
+def order_union(scored: list[list[tuple]], prior_weight: float, k: int) -> list[list[Candidate]]:
+    """Candidates ordered by model log-probability + prior_weight x source score, best first."""
+    out = []
+    for row in scored:
+        keyed = [(g.score + prior_weight * prior, g) for g, prior in row]
+        keyed.sort(key=lambda t: -t[0] if t[0] == t[0] else math.inf)
+        out.append([Candidate(g.canonical or g.entity or "", s, getattr(g, "source", ""), g.valid) for s, g in keyed][:k])
+    return out
+
+
+def rank_union(model, examples: list[Example], *sources: list[list[Candidate]], k: int,
+               prior_weight: float = 0.0) -> list[list[Candidate]]:
+    """Merge the retrosynthesis candidates of several sources and order them with `model.rank` (issue 8)."""
+    return order_union(union_scores(model, examples, *sources), prior_weight, k)
+
+
+def configured(task: Task, k: int, samples: int | None) -> Task:
+    """A copy of a registered task for this run: top-k cut-offs up to k (k itself included), samples overridden."""
+    task = copy.copy(task)
+    if task.kind == "ranked":
+        n = task.n_candidates(k)
+        task.ks = tuple(sorted({x for x in task.ks if x <= n} | {n}))
+    if samples and task.kind == "sample":
+        task.samples = samples
+    return task
+
+
+def _check_source(pred_dir: Path, spec: str) -> None:
+    """Stored predictions belong to one model: when the spec or the checkpoint files changed, start afresh."""
+    p = Path(spec)
+    files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else []
+    source = {"spec": str(p.resolve()) if p.is_dir() else spec,
+              "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
+    marker = pred_dir / "source.json"
+    if marker.is_file() and json.loads(marker.read_text()) != source:
+        shutil.rmtree(pred_dir)
+    pred_dir.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(source))
+
+
+def _sha256(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.is_file() else None
+
+
+def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path | None = None,
+             out: str | Path = "eval_out", limit: int | None = None, k: int = 10, rank: bool = False,
+             rank_prior_weight: float = 0.0,
+             samples: int | None = None, progress: bool = True, predictors: dict | None = None,
+             fail_fast: bool = False) -> dict:
+    """Evaluate each model spec on each task (same examples for all) and write OUT/results.json and the report.
+
+    `predictors` maps extra labels to ready Predictor objects (used by tests and by Python callers). A model that
+    fails on a task gets an `error` entry (and a note) instead of metrics unless `fail_fast`.
+    """
+    from naturelm.eval.report import write_report
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    names = resolve_tasks(tasks)
+    loaded: dict[str, object] = {}
+    for spec in models:
+        label = model_label(spec, set(loaded))
+        loaded[label] = load_predictor(spec, data)
+        _check_source(out / "predictions" / _safe_name(label), spec)
+    for label, p in (predictors or {}).items():
+        if not isinstance(p, Predictor):
+            raise ConfigError(f"{label!r} does not implement the Predictor protocol (name, supports, predict)")
+        loaded[label] = p
+    if not loaded:
+        raise ConfigError("no model given: --model PATH or a baseline name")
+    ctx = Context(data, progress=progress)
+    results: dict[str, dict] = {m: {} for m in loaded}
+    wall: dict[str, dict] = {m: {} for m in loaded}
+    notes: dict[str, list[str]] = {}
+    meta: dict[str, dict] = {}
+    for name in names:
+        task = configured(get_task(name), k, samples)
+        examples = task.examples(data, limit)
+        n_cand = task.n_candidates(k)
+        meta[name] = {"kind": task.kind, "n_examples": len(examples), "candidates_per_input": n_cand,
+                      "ks": list(task.ks) if task.kind == "ranked" else [],
+                      "headline": list(task.headline)}
+        if not examples:
+            notes.setdefault(name, []).append("no test records of this task in the data dir")
+            continue
+        preds_by_model = {}
+        for label, predictor in loaded.items():
+            if not predictor.supports(name):
+                continue
+            t0 = time.perf_counter()
+            try:
+                preds = predict_resumable(predictor, task, examples, n_cand,
+                                          out / "predictions" / _safe_name(label) / f"{name}.jsonl", progress=progress)
+                preds_by_model[label] = preds
+                _score_into(results, wall, notes, label, task, examples, preds, ctx, time.perf_counter() - t0)
+            except Exception as exc:  # one failing model/task must not lose a long run: recorded, shown, re-run resumes
+                if fail_fast:
+                    raise
+                results[label][name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
+                notes.setdefault(name, []).append(f"{label} failed: {type(exc).__name__}: {exc}"[:300])
+                print(f"naturelm eval: {label} failed on {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        if rank and name == "retrosynthesis" and "retrosim" in preds_by_model:
+            for label, predictor in loaded.items():
+                if label in preds_by_model and hasattr(predictor, "rank"):
+                    row = RANKED_ROW.format(model=label)
+                    t0 = time.perf_counter()
+                    merged = rank_union(predictor, examples, preds_by_model[label], preds_by_model["retrosim"], k=n_cand,
+                                        prior_weight=rank_prior_weight)
+                    results.setdefault(row, {})
+                    wall.setdefault(row, {})
+                    _score_into(results, wall, notes, row, task, examples, merged, ctx, time.perf_counter() - t0)
+    oracles = {oname: oracle.card() for oname, oracle in ctx.oracles_used().items()}
+    data_dir = Path(data) if data else None
+    doc = {
+        "results": results,
+        "wall_s": wall,
+        "tasks": meta,
+        "notes": notes,
+        "oracles": oracles,
+        "settings": {"models": {label: spec for label, spec in zip(loaded, list(models) + list(predictors or {}))},
+                     "tasks": names, "limit": limit, "k": k, "rank": rank,
+                     "rank_prior_weight": rank_prior_weight, "samples": samples},
+        "data": {"dir": str(data_dir) if data_dir else None,
+                 "card_sha256": _sha256(data_dir / "card.json") if data_dir else None},
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    (out / "results.json").write_text(json.dumps(doc, indent=2) + "\n")
+    write_report(doc, out)
+    return doc
+
+
+def _score_into(results, wall, notes, label, task, examples, preds, ctx, predict_s) -> None:
+    t0 = time.perf_counter()
+    metrics = task.score(examples, preds, ctx)
+    for note in metrics.pop("notes", []):
+        if note not in notes.setdefault(task.name, []):
+            notes[task.name].append(note)
+    results[label][task.name] = metrics
+    wall[label][task.name] = {"predict": round(predict_s, 3), "score": round(time.perf_counter() - t0, 3)}

@@ -1,0 +1,45 @@
+"""What the server generates with: our engine (`NatureLM`, CPU or GPU) or vLLM (GPU) behind the same contract."""
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+from naturelm.api import NatureLM
+from naturelm.errors import ConfigError
+
+
+class VLLMNatureLM(NatureLM):
+    """NatureLM's task methods with every generation sent to a vLLM backend (`naturelm.generate.vllm_backend`).
+
+    vLLM samples on its own, so constrained decoding is off; `classify` needs token log-probabilities from
+    the engine and answers 422 here.
+    """
+
+    def __init__(self, backend, **options):
+        # No HF model or Engine (the weights live in vLLM): take NatureLM's keyword defaults as attributes instead.
+        params = inspect.signature(NatureLM.__init__).parameters.values()
+        defaults = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty}
+        for name, value in {**defaults, **options}.items():
+            setattr(self, name, value)
+        self.backend = backend
+
+    @property
+    def tokenizer(self):
+        return self.backend.tok
+
+    def generate(self, prompts, **kw):
+        return self.backend.generate(prompts, **kw)
+
+    def classify(self, question):
+        raise ConfigError("classify needs token log-probabilities from the engine; serve with --backend engine")
+
+
+def load_model(path: Path, backend: str = "engine"):
+    """A loaded model behind the `NatureLM.generate` contract and its task methods."""
+    if backend == "engine":
+        return NatureLM.load(path)
+    if backend == "vllm":
+        from naturelm.generate.vllm_backend import VLLMBackend
+
+        return VLLMNatureLM(VLLMBackend(path))  # DataSourceMissing with the install hint when vllm is absent
+    raise ConfigError(f"unknown backend {backend!r}; choose engine or vllm")

@@ -1,0 +1,296 @@
+"""Task endpoints: /v1/tasks/{task} validates the input entity, calls the NatureLM task method, returns JSON.
+
+Inputs are checked before the model sees them (413 when too long, 422 naming the domain and position when
+invalid) and canonicalised. Results carry raw text, entity, canonical form, validity, score and the tool that
+verified them, plus domain details: formula, space group and SMACT check for materials, ViennaRNA MFE
+structure for RNA. Requests for the same task and options are batched into one worker-thread call.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from naturelm.errors import EntityError, NatureLMError
+from naturelm.language import find_entities
+from naturelm.language.codecs import canonical_reactant_set, canonical_smiles, get_codec
+from naturelm.serve.app import ApiError
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+PROPERTIES = ("QED", "HBA", "HBD", "FSP3", "RotBonds", "TPSA", "LogP")
+MATERIAL_PROPERTIES = ("band_gap", "formation_energy", "bulk_modulus")
+
+
+class _Req(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    max_new_tokens: int | None = Field(None, ge=1, description="generation length (default: the server's)")
+
+
+class _Sampled(_Req):
+    temperature: float | None = Field(None, ge=0.0, le=2.0, description="sampling temperature (0: greedy)")
+    seed: int | None = None
+
+
+class Retrosynthesis(_Req):
+    product: str = Field(description="product SMILES (atom maps are stripped)", examples=["CC(=O)Nc1ccc(O)cc1"])
+    k: int = Field(5, ge=1, description="number of distinct reactant sets (beam search)")
+
+
+class Forward(_Req):
+    reactants: str = Field(description="reactant SMILES joined by '.'", examples=["CC(=O)Cl.Nc1ccc(O)cc1"])
+    k: int = Field(1, ge=1)
+
+
+class SmilesToIupac(_Req):
+    smiles: str = Field(examples=["OC(=O)c1ccccc1OC(C)=O"])
+    k: int = Field(1, ge=1)
+
+
+class IupacToSmiles(_Req):
+    name: str = Field(min_length=1, examples=["2-acetyloxybenzoic acid"])
+    k: int = Field(1, ge=1)
+
+
+class GenerateMolecules(_Sampled):
+    properties: dict[Literal[PROPERTIES], float] = Field(default_factory=dict, examples=[{"QED": 0.8}],
+                                                         description="target properties; empty for unconditional")
+    n: int = Field(4, ge=1)
+
+
+class OptimizeMolecule(_Sampled):
+    smiles: str = Field(examples=["CCOc1ccccc1C(=O)O"])
+    goal: str = Field(min_length=1, examples=["increase QED"],
+                      description="'increase QED', 'decrease LogP', 'increase HBD' or 'bbb' (blood-brain barrier)")
+    n: int = Field(4, ge=1)
+
+
+class DesignProtein(_Sampled):
+    description: str = Field("", examples=["soluble"], description="e.g. 'soluble'; empty for unconditional")
+    n: int = Field(1, ge=1)
+
+
+class DesignRNA(_Sampled):
+    n: int = Field(1, ge=1)
+
+
+class DesignMaterial(_Sampled):
+    elements: list[str] | None = Field(None, examples=[["Li", "Fe", "P", "O"]])
+    property: Literal[MATERIAL_PROPERTIES] | None = None
+    target: float | None = None
+    n: int = Field(4, ge=1)
+
+
+class GuideRNA(_Sampled):
+    dna: str = Field(examples=["ATGCTGACCGGTTACAGGCTAGCTAGCTGGACCTAGGTCGAGG"])
+    n: int = Field(4, ge=1)
+
+
+class Classify(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    question: str = Field(min_length=1,
+                          examples=["Can <mol>CN1CCC[C@H]1c1cccnc1</mol> traverse the blood-brain barrier?"])
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One endpoint: request model, input check (returns the canonical input), and the model call.
+
+    `call(model, inputs, count, gen)` gets a list of inputs when `batched` (the method takes lists: one engine
+    call for the whole batch), else one input.
+    """
+
+    name: str
+    summary: str
+    request: type[BaseModel]
+    prepare: Callable[[Any, Callable[[str, str], str]], dict]
+    call: Callable[[Any, Any, int, dict], Any]
+    count: str | None = None  # the field holding k/n (bounded by --max-n)
+    batched: bool = False
+
+
+def _smiles(v: str, check) -> str:
+    return canonical_smiles(check(v, "smiles"))
+
+
+def _check_tagged(text: str) -> str:
+    """Entities inside free text (`<mol>…</mol>`, `<protein>…</protein>`) must be valid in their domain."""
+    for span in find_entities(text):
+        if span.tag.domain != "text":
+            get_codec(span.tag.domain).canonicalize(span.text)
+    return text
+
+
+def _prep_material(r: DesignMaterial, check) -> dict:
+    from pymatgen.core import Element
+
+    if r.elements is None and r.property is None:
+        raise ApiError(422, "give elements (a composition) or property with target", param="elements")
+    if r.elements is not None and r.property is not None:
+        raise ApiError(422, "give elements or property/target, not both", param="property")
+    if (r.property is None) != (r.target is None):
+        raise ApiError(422, "property and target go together", param="target")
+    for i, e in enumerate(r.elements or []):
+        if not Element.is_valid_symbol(e):
+            raise EntityError("material", " ".join(r.elements), i, f"{e!r} is not an element symbol")
+    return {"elements": r.elements, "property": r.property, "target": r.target}
+
+
+def _material(m, i: dict, n: int, gen: dict):
+    if i["elements"] is not None:
+        return m.design_material(elements=i["elements"], n=n, **gen)
+    return m.design_material(property=i["property"], value=i["target"], n=n, **gen)
+
+
+TASKS: dict[str, TaskSpec] = {t.name: t for t in (
+    TaskSpec("retrosynthesis", "Reactant sets that make a product (canonical, sorted; beam search).", Retrosynthesis,
+             lambda r, c: {"product": _smiles(r.product, c)},
+             lambda m, xs, k, g: m.retrosynthesis([x["product"] for x in xs], k=k, **g), "k", True),
+    TaskSpec("forward", "The product of a set of reactants.", Forward,
+             lambda r, c: {"reactants": canonical_reactant_set(c(r.reactants, "reactants"))},
+             lambda m, xs, k, g: m.forward([x["reactants"] for x in xs], k=k, **g), "k", True),
+    TaskSpec("smiles_to_iupac", "IUPAC names of a molecule (model and rule namers, checked back with OPSIN).",
+             SmilesToIupac, lambda r, c: {"smiles": _smiles(r.smiles, c)},
+             lambda m, xs, k, g: m.smiles_to_iupac([x["smiles"] for x in xs], k=k, **g), "k", True),
+    TaskSpec("iupac_to_smiles", "SMILES of an IUPAC name (model, with OPSIN's parse first).", IupacToSmiles,
+             lambda r, c: {"name": c(r.name, "name").strip()},
+             lambda m, xs, k, g: m.iupac_to_smiles([x["name"] for x in xs], k=k, **g), "k", True),
+    TaskSpec("generate_molecules", "Molecules, unconditional or with target properties.", GenerateMolecules,
+             lambda r, c: {"properties": dict(r.properties)},
+             lambda m, i, n, g: m.generate_molecules(n=n, **i["properties"], **g), "n"),
+    TaskSpec("optimize_molecule", "Edit a molecule towards a goal.", OptimizeMolecule,
+             lambda r, c: {"smiles": _smiles(r.smiles, c), "goal": c(r.goal, "goal")},
+             lambda m, i, n, g: m.optimize_molecule(i["smiles"], i["goal"], n=n, **g), "n"),
+    TaskSpec("design_protein", "Protein sequences for a description (empty: unconditional).", DesignProtein,
+             lambda r, c: {"description": _check_tagged(c(r.description, "description"))},
+             lambda m, i, n, g: m.design_protein(i["description"] or None, n=n, **g), "n"),
+    TaskSpec("design_rna", "RNA sequences (unconditional), with their ViennaRNA MFE structure.", DesignRNA,
+             lambda r, c: {}, lambda m, i, n, g: m.design_rna(n=n, **g), "n"),
+    TaskSpec("design_material", "Materials from a composition or a property target (SMACT-checked).", DesignMaterial,
+             _prep_material, _material, "n"),
+    TaskSpec("guide_rna", "Guide RNAs for a DNA target.", GuideRNA,
+             lambda r, c: {"dna": get_codec("dna").canonicalize(c(r.dna, "dna"))},
+             lambda m, i, n, g: m.guide_rna(i["dna"], n=n, **g), "n"),
+    TaskSpec("classify", "p(Yes) / (p(Yes) + p(No)) for a yes/no question.", Classify,
+             lambda r, c: {"question": _check_tagged(c(r.question, "question"))},
+             lambda m, xs, _, g: m.classify([x["question"] for x in xs]), None, True),
+)}
+
+
+def _details(g: dict) -> dict:
+    """Domain facts the playground draws: formula, space group and SMACT check; RNA MFE structure."""
+    from naturelm.language.codecs import material_to_formula, smact_valid
+    from naturelm.serve.draw import MAX_FOLD, rna_fold
+
+    entity = g.get("canonical") or g.get("entity") or ""
+    try:
+        if g.get("tag") == "material":
+            formula, sg = material_to_formula(entity)
+            return {"formula": formula, "spacegroup": sg, "smact_valid": smact_valid(formula)}
+        if g.get("tag") == "rna" and g.get("valid") and len(entity) <= MAX_FOLD:
+            structure, mfe = rna_fold(entity)
+            return {"structure": structure, "mfe": mfe}
+    except EntityError:
+        pass  # an unparsable entity has no details; `valid` already says so
+    return {}
+
+
+def _as_dict(g) -> dict:
+    d = g.to_dict()
+    return {k: (v if not isinstance(v, float) or math.isfinite(v) else None) for k, v in d.items()}
+
+
+def _seeded(spec: TaskSpec, gen: dict) -> dict:
+    """Sampling tasks without a request seed draw a fresh one per call (new samples on every request)."""
+    if issubclass(spec.request, _Sampled) and "seed" not in gen:
+        gen["seed"] = random.randrange(2**31)
+    return gen
+
+
+def _shape(result) -> object:
+    """A task method's answer as JSON: a probability stays a float; generations become dicts with details."""
+    if isinstance(result, (float, Exception)):
+        return result
+    return [{**d, **_details(d)} for d in map(_as_dict, result)]
+
+
+def run_batch(model, key: tuple, inputs: list) -> list:
+    """Worker-thread side: one call for a batched task, else one call per item (failures kept per item).
+    Results are shaped here too, so folding RNA or checking SMACT never blocks the event loop."""
+    _, name, count, gen = key[:4]
+    spec = TASKS[name]
+    if spec.batched:
+        return [_shape(r) for r in spec.call(model, inputs, count, dict(gen))]
+    out = []
+    for inp in inputs:
+        try:
+            out.append(_shape(spec.call(model, inp, count, _seeded(spec, dict(gen)))))
+        except (NatureLMError, ValueError) as exc:
+            out.append(exc)
+    return out
+
+
+async def run_task(request: Request, spec: TaskSpec, req: BaseModel) -> dict:
+    """Check limits, canonicalise the input, batch, call and shape one task request."""
+    cfg = request.app.state.config
+    count = getattr(req, spec.count) if spec.count else 0
+    if count > cfg.max_n:
+        raise ApiError(422, f"{spec.count}={count} exceeds the server limit {cfg.max_n}", param=spec.count)
+    gen = {}
+    if isinstance(req, _Req):
+        gen["max_new_tokens"] = req.max_new_tokens or min(cfg.task_new_tokens, cfg.max_new_tokens)
+        if gen["max_new_tokens"] > cfg.max_new_tokens:
+            raise ApiError(422, f"max_new_tokens={gen['max_new_tokens']} exceeds the server limit {cfg.max_new_tokens}",
+                           param="max_new_tokens")
+    if isinstance(req, _Sampled):
+        gen.update({k: v for k, v in (("temperature", req.temperature), ("seed", req.seed)) if v is not None})
+
+    def check(text: str, param: str) -> str:
+        if len(text) > cfg.max_entity_chars:
+            raise ApiError(413, f"{param} has {len(text)} characters; the limit is {cfg.max_entity_chars}",
+                           param=param, code="sequence_too_long")
+        return text
+
+    inp = spec.prepare(req, check)
+    start = time.perf_counter()
+    key = ("task", spec.name, count, tuple(sorted(gen.items())))
+    if "seed" in gen:  # a seeded request runs alone, so its samples are reproducible
+        key += (uuid.uuid4().hex,)
+    result = await request.app.state.batcher.submit(key, inp)
+    out = {"task": spec.name, "input": inp, "elapsed_s": round(time.perf_counter() - start, 3)}
+    if spec.name == "classify":
+        return {**out, "p_yes": result, "answer": "Yes" if result >= 0.5 else "No"}
+    return {**out, "results": result}
+
+
+@router.get("")
+async def list_tasks() -> dict:
+    """The task endpoints and their request schemas."""
+    return {"tasks": {n: {"summary": t.summary, "schema": t.request.model_json_schema()} for n, t in TASKS.items()}}
+
+
+def _route(spec: TaskSpec):
+    async def endpoint(request, req):
+        return await run_task(request, spec, req)
+
+    endpoint.__doc__ = spec.summary
+    endpoint.__annotations__ = {"request": Request, "req": spec.request, "return": dict}  # real types, not strings
+    return endpoint
+
+
+for _spec in TASKS.values():
+    router.add_api_route(f"/{_spec.name}", _route(_spec), methods=["POST"], name=_spec.name, summary=_spec.summary)
+
+
+@router.post("/{task}", include_in_schema=False)
+async def unknown_task(task: str):
+    raise ApiError(404, f"unknown task {task!r}; known tasks: {', '.join(TASKS)}", param="task", code="unknown_task")

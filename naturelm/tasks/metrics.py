@@ -1,0 +1,107 @@
+"""Metric helpers shared by the tasks. Every rate counts invalid and empty outputs as wrong (never dropped)."""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+
+
+def ranked_slots(keys: Iterable[str | None]) -> list[str | None]:
+    """Candidates in rank order with duplicates of a valid answer removed; an invalid one (None) keeps its slot."""
+    out: list[str | None] = []
+    seen: set[str] = set()
+    for key in keys:
+        if key is None:
+            out.append(None)
+        elif key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out
+
+
+def topk_exact_match(preds: Sequence[Sequence[str | None]], golds: Sequence[str | None], ks: Iterable[int],
+                     canon: Callable[[str], str | None] = lambda s: s) -> dict[str, float]:
+    """Share of examples whose gold is among the first k candidates (`ranked_slots` of their canonical forms).
+
+    `canon` maps a candidate to its canonical form or None: invalid or empty candidates never match and keep
+    their rank; an example with fewer than k candidates is scored on what it has; a None gold never matches.
+    """
+    ks = sorted(set(ks))
+    hits = {k: 0 for k in ks}
+    for cands, gold in zip(preds, golds, strict=True):
+        ranked = ranked_slots(canon(c) if c else None for c in cands)
+        if gold is None or gold not in ranked:
+            continue
+        pos = ranked.index(gold)
+        for k in ks:
+            hits[k] += pos < k
+    n = len(golds)
+    return {f"top_{k}": hits[k] / n if n else 0.0 for k in ks}
+
+
+def distinct(items: Iterable[str | None]) -> list[str]:
+    """Non-None items in first-seen order, duplicates removed."""
+    return list(dict.fromkeys(x for x in items if x is not None))
+
+
+def validity(flags: Sequence[bool]) -> float:
+    """Share of outputs that are valid; empty input -> 0.0."""
+    return sum(map(bool, flags)) / len(flags) if flags else 0.0
+
+
+def uniqueness(valid_canonical: Sequence[str]) -> float:
+    """Distinct / total among VALID outputs (MOSES); 0.0 when nothing is valid."""
+    return len(set(valid_canonical)) / len(valid_canonical) if valid_canonical else 0.0
+
+
+def novelty(valid_canonical: Sequence[str], reference: set[str]) -> float:
+    """Share of distinct valid outputs absent from the reference (training) set; 0.0 when nothing is valid."""
+    unique = set(valid_canonical)
+    return len(unique - reference) / len(unique) if unique else 0.0
+
+
+def morgan_fingerprints(smiles: Sequence[str], radius: int = 2, n_bits: int = 2048) -> list:
+    """RDKit Morgan bit vectors of valid SMILES (invalid ones are skipped)."""
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem import rdFingerprintGenerator
+
+    RDLogger.DisableLog("rdApp.*")
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
+    mols = (Chem.MolFromSmiles(s) for s in smiles)
+    return [gen.GetFingerprint(m) for m in mols if m is not None]
+
+
+def internal_diversity(smiles: Sequence[str], max_n: int = 5000) -> float:
+    """MOSES IntDiv1: 1 - mean pairwise Tanimoto (Morgan r=2, 2048 bits, all ordered pairs incl. self) of valid
+    molecules; 0.0 for fewer than two. At most `max_n` molecules are used (the first ones)."""
+    from rdkit import DataStructs
+
+    fps = morgan_fingerprints(list(smiles)[:max_n])
+    if len(fps) < 2:
+        return 0.0
+    total = sum(sum(DataStructs.BulkTanimotoSimilarity(fp, fps)) for fp in fps)
+    return 1.0 - total / (len(fps) ** 2)
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> float:
+    """Spearman rank correlation; 0.0 when fewer than 3 pairs or a side is constant (no evidence of order)."""
+    from scipy.stats import spearmanr
+
+    if len(x) < 3 or len(set(x)) < 2 or len(set(y)) < 2:
+        return 0.0
+    rho = spearmanr(x, y).statistic
+    return 0.0 if rho is None or math.isnan(rho) else float(rho)
+
+
+def auroc(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """Area under the ROC curve; 0.5 when only one class is present."""
+    from sklearn.metrics import roc_auc_score
+
+    if len(set(labels)) < 2:
+        return 0.5
+    return float(roc_auc_score(labels, scores))
+
+
+def mean(values: Iterable[float]) -> float | None:
+    """Arithmetic mean, None for no values."""
+    values = list(values)
+    return sum(values) / len(values) if values else None

@@ -1,0 +1,160 @@
+"""Oracle classifiers that judge generated entities, trained once on real data and cached to disk.
+
+- `bbb`: B3DB classification (BBB+ / BBB-), RDKit Morgan fingerprints + descriptors -> random forest.
+- `soluble`: aaanalysis SEQ_SOLUBLE (soluble / insoluble proteins), 1- and 2-mer composition + log length ->
+  logistic regression.
+
+Each oracle is trained on 80% of its data (seeded, stratified) and reports its AUROC on the held-out 20%.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from naturelm.errors import ConfigError, DataSourceMissing
+
+VERSION = 2
+AMINO = "ACDEFGHIKLMNPQRSTVWY"
+_DESCRIPTORS = ("MolWt", "MolLogP", "TPSA", "NumHDonors", "NumHAcceptors", "NumRotatableBonds", "RingCount",
+                "NumAromaticRings", "FractionCSP3", "HeavyAtomCount")
+
+
+@dataclass
+class Oracle:
+    """A fitted classifier with its held-out quality; `predict` gives P(positive) or None for invalid input."""
+
+    name: str
+    model: object
+    heldout_auroc: float
+    n_train: int
+    n_test: int
+    source: str
+    info: dict = field(default_factory=dict)
+
+    def predict(self, items: list[str | None]) -> list[float | None]:
+        feats = [featurize(self.name, x) if x else None for x in items]
+        rows = [f for f in feats if f is not None]
+        probs = iter(self.model.predict_proba(rows)[:, 1].tolist() if rows else [])
+        return [next(probs) if f is not None else None for f in feats]
+
+    def card(self) -> dict:
+        """What a report shows about this oracle."""
+        return {"heldout_auroc": self.heldout_auroc, "n_train": self.n_train, "n_test": self.n_test,
+                "source": self.source, **self.info}
+
+
+def _package_file(package: str, rel: str, pip: str) -> Path:
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataSourceMissing(package, f"pip install {pip}")
+    path = Path(list(spec.submodule_search_locations)[0]) / rel
+    if not path.is_file():
+        raise DataSourceMissing(str(path), f"reinstall: pip install --force-reinstall {pip}")
+    return path
+
+
+def _molecule_features(smiles: str):
+    import numpy as np
+    from rdkit import Chem, RDLogger
+    from rdkit.Chem import Descriptors, rdFingerprintGenerator
+
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(smiles)
+    if mol is None or mol.GetNumAtoms() == 0:
+        return None
+    fp = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048).GetFingerprintAsNumPy(mol)
+    desc = [getattr(Descriptors, d)(mol) for d in _DESCRIPTORS]
+    return np.concatenate([fp.astype(np.float32), np.asarray(desc, dtype=np.float32)])
+
+
+def _protein_features(seq: str):
+    import numpy as np
+
+    seq = "".join(seq.split()).upper()
+    index = {a: i for i, a in enumerate(AMINO)}
+    ids = [index[c] for c in seq if c in index]
+    if len(ids) < 2:
+        return None
+    mono = np.bincount(ids, minlength=20) / len(ids)
+    pairs = np.bincount([a * 20 + b for a, b in zip(ids, ids[1:])], minlength=400) / (len(ids) - 1)
+    return np.concatenate([mono, pairs, [np.log(len(ids))]]).astype(np.float32)
+
+
+def featurize(name: str, item: str):
+    """Feature vector of one molecule (`bbb`) or protein (`soluble`), None when invalid."""
+    return {"bbb": _molecule_features, "soluble": _protein_features}[name](item)
+
+
+def load_bbb() -> tuple[list[str], list[int], Path]:
+    """B3DB classification set: (SMILES, label 1 = BBB+, path)."""
+    import pandas as pd
+
+    path = _package_file("B3DB", "B3DB_classification.tsv", "qc-b3db==1.1.1")
+    df = pd.read_csv(path, sep="\t", usecols=["SMILES", "BBB+/BBB-"]).dropna()
+    return df["SMILES"].tolist(), (df["BBB+/BBB-"] == "BBB+").astype(int).tolist(), path
+
+
+def load_soluble() -> tuple[list[str], list[int], Path]:
+    """aaanalysis SEQ_SOLUBLE: (sequence, label 1 = soluble, path)."""
+    import pandas as pd
+
+    path = _package_file("aaanalysis", "_data/benchmarks/SEQ_SOLUBLE.tsv", "aaanalysis==1.1.0")
+    df = pd.read_csv(path, sep="\t", usecols=["sequence", "label"]).dropna()
+    return df["sequence"].tolist(), df["label"].astype(int).tolist(), path
+
+
+def train_oracle(name: str, items: list[str], labels: list[int], source: str = "", seed: int = 0) -> Oracle:
+    """Fit an oracle on 80% of (items, labels) and measure AUROC on the other 20%."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from naturelm.tasks.metrics import auroc
+
+    pairs = [(f, y) for f, y in ((featurize(name, x), y) for x, y in zip(items, labels, strict=True)) if f is not None]
+    if len(pairs) < 20:
+        raise ConfigError(f"oracle {name!r}: only {len(pairs)} valid training items")
+    X = np.stack([f for f, _ in pairs])
+    y = np.asarray([label for _, label in pairs])
+    Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, random_state=seed, stratify=y)
+    if name == "bbb":
+        model = RandomForestClassifier(n_estimators=200, class_weight="balanced", random_state=seed, n_jobs=1)
+    else:
+        model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=0.1))
+    model.fit(Xtr, ytr)
+    score = auroc(yte.tolist(), model.predict_proba(Xte)[:, 1].tolist())
+    return Oracle(name, model, score, len(ytr), len(yte), source)
+
+
+def cache_dir() -> Path:
+    """`$NATURELM_CACHE/oracles`, else `~/.cache/naturelm/oracles`."""
+    root = os.environ.get("NATURELM_CACHE") or Path.home() / ".cache" / "naturelm"
+    return Path(root) / "oracles"
+
+
+def get_oracle(name: str, progress: bool = True, cache: Path | None = None) -> Oracle:
+    """The `bbb` or `soluble` oracle: loaded from the cache, else trained on its real data set and cached."""
+    import joblib
+
+    loaders = {"bbb": load_bbb, "soluble": load_soluble}
+    if name not in loaders:
+        raise ConfigError(f"unknown oracle {name!r}; known: {sorted(loaders)}")
+    items, labels, path = loaders[name]()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    target = (cache or cache_dir()) / f"{name}-v{VERSION}-{digest}.joblib"
+    if target.is_file():
+        return joblib.load(target)
+    if progress:
+        print(f"training the {name} oracle on {len(items)} items from {path.name} (cached at {target})")
+    oracle = train_oracle(name, items, labels, source=f"{path.name} sha256:{digest}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(".tmp")
+    joblib.dump(oracle, tmp)
+    tmp.replace(target)
+    return oracle

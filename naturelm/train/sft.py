@@ -1,0 +1,26 @@
+"""Supervised fine-tuning on `Instruction: …\n\n\nResponse: …` pairs, loss on the response only, length-bucketed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from naturelm.errors import ConfigError
+from naturelm.train.data import SFTData
+from naturelm.train.loop import Job, lm_loss
+
+
+def make_job(cfg: dict, tok, model, accelerator, out: Path) -> Job:
+    """Tokenised pairs of `instructions/train.jsonl` (and valid.jsonl for evaluation)."""
+    d, t = cfg["data"], cfg["train"]
+    if not d["dir"]:
+        raise ConfigError("sft needs data.dir (the output of `naturelm data build`)")
+    max_length = min(d["max_length"], model.config.max_position_embeddings)
+    global_batch = t["micro_batch_size"] * t["grad_accum"] * accelerator.num_processes
+    train = SFTData(d["dir"], "train", tok, max_length, global_batch, cfg["seed"], d["tasks"], d["max_examples"],
+                    d["bucket_factor"])
+    valid = None
+    if cfg["log"]["eval_every"] and (Path(d["dir"]) / "instructions" / "valid.jsonl").is_file():
+        valid = SFTData(d["dir"], "valid", tok, max_length, 1, cfg["seed"], d["tasks"])
+    info = {"train_pairs": len(train), "skipped_too_long": train.skipped, "global_batch": global_batch,
+            "max_length": max_length}
+    return Job(train=train, loss=lm_loss, valid=valid, info=info)

@@ -1,0 +1,54 @@
+"""Oracle classifiers: trained on real data, held-out AUROC measured, cached to disk."""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from naturelm.errors import ConfigError
+from naturelm.tasks import oracles
+
+
+def _subset(loader, n, seed=0):
+    def load():
+        items, labels, path = loader()
+        idx = random.Random(seed).sample(range(len(items)), n)
+        return [items[i] for i in idx], [labels[i] for i in idx], path
+
+    return load
+
+
+def test_oracle_trains_caches_and_reloads(tmp_path, monkeypatch):
+    monkeypatch.setattr(oracles, "load_bbb", _subset(oracles.load_bbb, 400))
+    first = oracles.get_oracle("bbb", progress=False, cache=tmp_path)
+    assert 0.6 < first.heldout_auroc <= 1.0 and first.n_train == 320 and first.n_test == 80
+    cached = list(tmp_path.glob("bbb-v*.joblib"))
+    assert len(cached) == 1
+    monkeypatch.setattr(oracles, "train_oracle", lambda *a, **k: pytest.fail("retrained instead of using the cache"))
+    again = oracles.get_oracle("bbb", progress=False, cache=tmp_path)
+    assert again.heldout_auroc == first.heldout_auroc
+    probs = again.predict(["CCO", "not a smiles", None])
+    assert 0.0 <= probs[0] <= 1.0 and probs[1] is None and probs[2] is None
+
+
+def test_soluble_oracle_learns_from_a_subset():
+    seqs, labels, _ = _subset(oracles.load_soluble, 2000)()
+    oracle = oracles.train_oracle("soluble", seqs, labels)
+    assert 0.55 < oracle.heldout_auroc <= 1.0
+    assert oracle.predict(["", "MKV"])[0] is None
+
+
+def test_features_and_errors():
+    f = oracles.featurize("soluble", "ACDA")
+    assert f.shape == (421,) and f[:20].sum() == pytest.approx(1.0) and f[20:420].sum() == pytest.approx(1.0)
+    assert oracles.featurize("soluble", "") is None and oracles.featurize("bbb", "C1C") is None
+    with pytest.raises(ConfigError, match="unknown oracle"):
+        oracles.get_oracle("toxicity")
+
+
+@pytest.mark.slow
+def test_full_oracles_report_heldout_auroc(tmp_path):
+    bbb = oracles.get_oracle("bbb", progress=False, cache=tmp_path)
+    sol = oracles.get_oracle("soluble", progress=False, cache=tmp_path)
+    print("oracle AUROC", bbb.card(), sol.card())
+    assert bbb.heldout_auroc > 0.85 and sol.heldout_auroc > 0.6
