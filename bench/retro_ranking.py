@@ -1,8 +1,12 @@
-"""Tune and measure ranking of the union of model beams and RetroSim candidates (issue 8), on the VALID split.
+"""Rank the union of model beams and RetroSim candidates with the model (issue 8): tune on VALID, measure on TEST.
 
-For each prior weight w the order is: model mean log-probability + w x RetroSim score. w = 0 is the model alone
-ranking the union; "retrosim" is RetroSim's own order. Writes bench/results/retro_ranking.json.
-Usage: python bench/retro_ranking.py --model CKPT --data DIR [--limit 300] [--model-beams 10]
+For a prior weight w the order is: model mean log-probability + w x RetroSim score (w = 0: the model alone ranks
+the union; "retrosim": RetroSim's own order). `--split valid` sweeps w and picks the best; `--split test --weight W`
+measures the chosen w once, on the full test set (RetroSim's test predictions can be reused from a
+`naturelm eval` run with --retrosim-predictions). Writes bench/results/retro_ranking_{split}.json.
+Usage: python bench/retro_ranking.py --model CKPT --data DIR --split valid [--limit 300] [--model-beams 10]
+       python bench/retro_ranking.py --model CKPT --data DIR --split test --weight W --model-beams 0 \
+           --retrosim-predictions EVAL/predictions/retrosim/retrosynthesis.jsonl
 """
 from __future__ import annotations
 
@@ -13,68 +17,115 @@ from pathlib import Path
 
 from naturelm.eval.harness import load_predictor, order_union, union_scores
 from naturelm.tasks.base import Context, Example, get_task
+from naturelm.tasks.baselines.base import Candidate
 from naturelm.tasks.baselines.retrosim import RetroSim
 
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 15.0)
 
 
-def valid_examples(task, data: Path, limit: int) -> list[Example]:
+def split_examples(task, data: Path, split: str, limit: int | None) -> list[Example]:
+    """Retrosynthesis records of a split, one per product (the valid split also holds augmented copies)."""
     out, seen = [], set()
-    for line in (data / "instructions" / "valid.jsonl").open():
+    for line in (data / "instructions" / f"{split}.jsonl").open():
         rec = json.loads(line)
         if rec.get("task") != task.name or rec["meta"]["product"] in seen:
             continue
         seen.add(rec["meta"]["product"])
         out.append(Example(task.query(rec), rec["instruction"], rec["meta"], rec["response"]))
-        if len(out) >= limit:
+        if limit and len(out) >= limit:
             break
     return out
+
+
+def retrosim_candidates(data: Path, queries: list[str], stored_jsonl: Path | None) -> list[list[Candidate]]:
+    """RetroSim's top-10 per query: read from a `naturelm eval` predictions file, or computed (and saved in DATA)."""
+    if stored_jsonl:
+        stored = {}
+        for line in stored_jsonl.open():
+            rec = json.loads(line)
+            stored[rec["query"]] = [Candidate(**c) for c in rec["candidates"]]
+        return [stored[q] for q in queries]
+    saved = data / "retrosim"
+    retrosim = load_predictor("retrosim", data)
+    if not (saved / "retrosim.json").is_file() and isinstance(retrosim, RetroSim):
+        retrosim.save(saved)  # `naturelm eval --data DIR` reuses it
+    return retrosim.predict("retrosynthesis", queries, 10)
+
+
+def _score_slice(args) -> list[list[tuple]]:
+    """Worker: load the model once, score one slice of examples (model beams + RetroSim union)."""
+    import torch
+
+    torch.set_num_threads(1)
+    model_dir, examples, rs, model_beams = args
+    model = load_predictor(model_dir)
+    queries = [e.query for e in examples]
+    beams = model.predict("retrosynthesis", queries, model_beams) if model_beams else [[] for _ in queries]
+    return [(b, row) for b, row in zip(beams, union_scores(model, examples, beams, rs))]
+
+
+def evaluate(model_dir: str, data: Path, split: str, limit: int | None, model_beams: int, weights,
+             retrosim_predictions: Path | None = None, processes: int = 1) -> dict:
+    """top-k of RetroSim, of the model's beams and of the model-ranked union for each weight."""
+    task = get_task("retrosynthesis")
+    examples = split_examples(task, data, split, limit)
+    queries = [e.query for e in examples]
+    t0 = time.perf_counter()
+    rs = retrosim_candidates(data, queries, retrosim_predictions)
+    t_rs = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    n = max(1, processes)
+    bounds = [len(examples) * i // n for i in range(n + 1)]
+    slices = [(model_dir, examples[a:b], rs[a:b], model_beams) for a, b in zip(bounds, bounds[1:])]
+    if n == 1:
+        parts = [_score_slice(slices[0])]
+    else:
+        import multiprocessing as mp
+
+        with mp.get_context("spawn").Pool(n) as pool:
+            parts = pool.map(_score_slice, slices)
+    beams = [b for part in parts for b, _ in part]
+    scored = [row for part in parts for _, row in part]
+    t_model = time.perf_counter() - t0
+    ctx = Context(data, progress=False)
+    rows = {"retrosim": task.score(examples, rs, ctx)}
+    if model_beams:
+        rows["model beams"] = task.score(examples, beams, ctx)
+    for w in weights:
+        rows[f"union, w={w}"] = task.score(examples, order_union(scored, w, 10), ctx)
+    return {"split": split, "n": len(examples), "model": model_dir, "model_beams": model_beams,
+            "seconds": {"retrosim": t_rs, "model_beams_and_rank": t_model}, "processes": n,
+            "top_k": {name: {k: v for k, v in m.items() if k.startswith("top_")} for name, m in rows.items()}}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True, type=Path)
-    ap.add_argument("--limit", type=int, default=300)
+    ap.add_argument("--split", choices=("valid", "test"), default="valid")
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--weight", type=float, default=None, help="test: the weight chosen on valid")
+    ap.add_argument("--retrosim-predictions", type=Path, default=None,
+                    help="JSONL of RetroSim candidates written by `naturelm eval` (same examples, same order)")
     ap.add_argument("--model-beams", type=int, default=10, help="model beam candidates added to the union (0: none)")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "retro_ranking.json")
+    ap.add_argument("--processes", type=int, default=1, help="worker processes (each loads the model)")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
 
-    task = get_task("retrosynthesis")
-    examples = valid_examples(task, args.data, args.limit)
-    queries = [e.query for e in examples]
-    t0 = time.perf_counter()
-    saved = args.data / "retrosim"
-    retrosim = load_predictor("retrosim", args.data)
-    if not (saved / "retrosim.json").is_file() and isinstance(retrosim, RetroSim):
-        retrosim.save(saved)  # `naturelm eval --data DIR` reuses it
-    rs = retrosim.predict("retrosynthesis", queries, 10)
-    t_rs = time.perf_counter() - t0
-
-    model = load_predictor(args.model)
-    t0 = time.perf_counter()
-    beams = model.predict("retrosynthesis", queries, args.model_beams) if args.model_beams else [[] for _ in queries]
-    t_beams = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    scored = union_scores(model, examples, beams, rs)
-    t_rank = time.perf_counter() - t0
-
-    ctx = Context(args.data, progress=False)
-    rows = {"retrosim": task.score(examples, rs, ctx)}
-    if args.model_beams:
-        rows["model beams"] = task.score(examples, beams, ctx)
-    for w in WEIGHTS:
-        rows[f"union, w={w}"] = task.score(examples, order_union(scored, w, 10), ctx)
-    best = max(WEIGHTS, key=lambda w: (rows[f"union, w={w}"]["top_1"], rows[f"union, w={w}"]["top_3"]))
-    result = {"split": "valid", "n": len(examples), "model": args.model, "model_beams": args.model_beams,
-              "seconds": {"retrosim": t_rs, "model_beams": t_beams, "model_rank": t_rank},
-              "best_weight": best,
-              "top_k": {name: {k: v for k, v in m.items() if k.startswith("top_")} for name, m in rows.items()}}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2))
-    for name, m in result["top_k"].items():
+    weights = WEIGHTS if args.split == "valid" else sorted({0.0, args.weight or 0.0})
+    result = evaluate(args.model, args.data, args.split, args.limit, args.model_beams, weights,
+                      args.retrosim_predictions, args.processes)
+    top = result["top_k"]
+    if args.split == "valid":
+        result["best_weight"] = max(weights, key=lambda w: (top[f"union, w={w}"]["top_1"], top[f"union, w={w}"]["top_3"]))
+    else:
+        result["weight"] = args.weight
+    out = args.out or Path(__file__).parent / "results" / f"retro_ranking_{args.split}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    for name, m in top.items():
         print(f"{name:22s} " + "  ".join(f"{k}={v:.3f}" for k, v in m.items()))
-    print(f"best weight on valid: {best}")
+    print(f"weight: {result.get('best_weight', result.get('weight'))}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Shared fixtures: a tiny random HF Llama checkpoint with the default NatureTokenizer."""
+"""Shared fixtures: a tiny random Llama checkpoint (default NatureTokenizer), the facade on it, one torch thread."""
 from __future__ import annotations
 
 import os
@@ -30,6 +30,28 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module (`pytestmark = pytest.mark.usefixtures("one_thread")`).
+
+    Tiny models decode far faster on one thread than on two contended ones.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def lm(tiny_checkpoint):
+    """The tiny checkpoint loaded as a NatureLM facade, one per test module."""
+    from naturelm.api import NatureLM
+
+    return NatureLM.load(tiny_checkpoint)
 
 
 @pytest.fixture(scope="session")

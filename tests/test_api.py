@@ -10,22 +10,7 @@ from naturelm.errors import ConfigError, DataSourceMissing, EntityError
 
 ASPIRIN_PRODUCT = "CC(=O)Nc1ccc(O)cc1"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def lm(tiny_checkpoint):
-    from naturelm.api import NatureLM
-
-    return NatureLM.load(tiny_checkpoint)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_load_errors_say_what_to_pass(tmp_path):

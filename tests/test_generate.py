@@ -12,23 +12,7 @@ from naturelm.generate.postprocess import Generation, check, dedup, extract, to_
 
 SMILES_TAGS = ("mol", "reactants", "product")
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models decode far faster on one thread than on two contended ones."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def lm(tiny_checkpoint):
-    from naturelm.api import NatureLM
-
-    return NatureLM.load(tiny_checkpoint)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

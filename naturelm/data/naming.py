@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from naturelm.data.sources.common import read_jsonl
 from naturelm.tools.namers import NAMERS, TIMEOUT_S
 
 BATCH = 1000  # molecules per OPSIN verification (one JVM start) and per resume checkpoint
@@ -105,14 +106,8 @@ def _verify(records: list[dict]) -> None:
 
 def _read_done(path: Path) -> dict[str, list[dict]]:
     done: dict[str, list[dict]] = {}
-    if path.exists():
-        with open(path) as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by an interruption
-                    continue
-                done.setdefault(rec["inchikey"], []).append(rec)
+    for rec in read_jsonl(path):
+        done.setdefault(rec["inchikey"], []).append(rec)
     return done
 
 

@@ -20,6 +20,22 @@ def _paths(path: str | Path) -> tuple[Path, Path]:
     return stem.with_suffix(".npz"), stem.with_suffix(".json")
 
 
+def _save_paths(path: str | Path) -> tuple[Path, Path]:
+    """(PATH.npz, PATH.json) of an index to save, their folder created."""
+    npz, meta = _paths(path)
+    npz.parent.mkdir(parents=True, exist_ok=True)
+    return npz, meta
+
+
+def _load_meta(path: str | Path, what: str, **expect) -> tuple[Path, dict]:
+    """(PATH.npz, the parsed PATH.json) of a saved index; ValueError unless the JSON holds the `expect`ed values."""
+    npz, meta = _paths(path)
+    info = json.loads(meta.read_text())
+    if any(info.get(key) != value for key, value in expect.items()):
+        raise ValueError(f"{meta} is not {what}")
+    return npz, info
+
+
 def _top(keys: list[str], scores, k: int, exclude_keys) -> list[tuple[str, float]]:
     """The k best (key, score) pairs, highest first, ties by insertion order, skipping excluded keys."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -102,8 +118,7 @@ class FingerprintIndex:
         """Write PATH.npz (packed fingerprint bits) and PATH.json (keys, SMILES, parameters)."""
         from rdkit import DataStructs
 
-        npz, meta = _paths(path)
-        npz.parent.mkdir(parents=True, exist_ok=True)
+        npz, meta = _save_paths(path)
         bits = np.zeros((len(self.fps), FP_BITS), dtype=np.uint8)
         for i, fp in enumerate(self.fps):
             DataStructs.ConvertToNumpyArray(fp, bits[i])
@@ -116,10 +131,8 @@ class FingerprintIndex:
         """Read an index written by `save`."""
         from rdkit import DataStructs
 
-        npz, meta = _paths(path)
-        info = json.loads(meta.read_text())
-        if (info.get("kind"), info.get("radius"), info.get("bits")) != ("morgan", FP_RADIUS, FP_BITS):
-            raise ValueError(f"{meta} is not a Morgan r{FP_RADIUS}/{FP_BITS} fingerprint index")
+        npz, info = _load_meta(path, f"a Morgan r{FP_RADIUS}/{FP_BITS} fingerprint index", kind="morgan", radius=FP_RADIUS,
+                               bits=FP_BITS)
         bits = np.unpackbits(np.load(npz)["bits"], axis=1)[:, :FP_BITS]
         index = cls()
         index.keys, index.smiles = info["keys"], info["smiles"]
@@ -176,18 +189,14 @@ class SequenceIndex:
 
     def save(self, path: str | Path) -> None:
         """Write PATH.json."""
-        _, meta = _paths(path)
-        meta.parent.mkdir(parents=True, exist_ok=True)
+        _, meta = _save_paths(path)
         meta.write_text(json.dumps({"kind": "kmer", "k": self.k, "keys": self.keys, "sizes": self.sizes,
                                     "postings": self.postings}))
 
     @classmethod
     def load(cls, path: str | Path) -> "SequenceIndex":
         """Read an index written by `save`."""
-        _, meta = _paths(path)
-        info = json.loads(meta.read_text())
-        if info.get("kind") != "kmer":
-            raise ValueError(f"{meta} is not a k-mer sequence index")
+        _, info = _load_meta(path, "a k-mer sequence index", kind="kmer")
         index = cls(info["k"])
         index.keys, index.sizes, index.postings = info["keys"], info["sizes"], info["postings"]
         return index
@@ -274,8 +283,7 @@ class CompositionIndex:
 
     def save(self, path: str | Path) -> None:
         """Write PATH.npz (normalised fraction matrix) and PATH.json (keys, formulas, element columns)."""
-        npz, meta = _paths(path)
-        npz.parent.mkdir(parents=True, exist_ok=True)
+        npz, meta = _save_paths(path)
         np.savez_compressed(npz, matrix=self.matrix)
         meta.write_text(json.dumps({"kind": "composition", "keys": self.keys, "formulas": self.formulas,
                                     "elements": self.elements}))
@@ -283,10 +291,7 @@ class CompositionIndex:
     @classmethod
     def load(cls, path: str | Path) -> "CompositionIndex":
         """Read an index written by `save`."""
-        npz, meta = _paths(path)
-        info = json.loads(meta.read_text())
-        if info.get("kind") != "composition":
-            raise ValueError(f"{meta} is not a composition index")
+        npz, info = _load_meta(path, "a composition index", kind="composition")
         index = cls()
         index.keys, index.formulas, index.elements = info["keys"], info["formulas"], info["elements"]
         index.matrix = np.load(npz)["matrix"]

@@ -62,6 +62,11 @@ def texts(preds: list[list[Candidate]]) -> list[list[str | None]]:
     return [[entity_of(c.text) for c in cands] for cands in preds]
 
 
+def first_entities(preds: list[list[Candidate]]) -> list[str | None]:
+    """The entity of each input's first candidate (None where there is no candidate or no answer)."""
+    return [entity_of(cands[0].text) if cands else None for cands in preds]
+
+
 class Context:
     """What metrics need besides predictions: the built data dir (training references) and the oracles."""
 

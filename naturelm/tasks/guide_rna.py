@@ -2,7 +2,7 @@
 immediately followed there by an NGG PAM."""
 from __future__ import annotations
 
-from naturelm.tasks.base import Context, Example, Task, register, texts
+from naturelm.tasks.base import Context, Example, Task, first_entities, register
 from naturelm.tasks.metrics import validity
 
 _COMP = str.maketrans("ACGTN", "TGCAN")
@@ -37,7 +37,7 @@ class GuideRNA(Task):
     headline = ("validity", "spacer_match")
 
     def score(self, examples: list[Example], preds, ctx: Context) -> dict:
-        firsts = [c[0] if c else None for c in texts(preds)]
+        firsts = first_entities(preds)
         ok = [valid_guide(g, e.meta["dna"]) for g, e in zip(firsts, examples, strict=True)]
         match = [g is not None and _dna(g) == _dna(e.meta.get("spacer")) for g, e in zip(firsts, examples)]
         return {"validity": validity(ok), "spacer_match": validity(match), "n": len(examples)}

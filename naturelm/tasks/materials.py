@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 
-from naturelm.tasks.base import Context, Example, Task, entity_of, register, texts
+from naturelm.tasks.base import Context, Example, Task, entity_of, first_entities, register
 from naturelm.tasks.metrics import novelty, uniqueness, validity
 
 MATERIAL_TASKS = ("material_generation", "composition_to_material", "property_to_material")
@@ -68,7 +68,7 @@ class _MaterialTask(Task):
     headline = ("smact_validity", "uniqueness", "novelty")
 
     def score(self, examples: list[Example], preds, ctx: Context) -> dict:
-        parsed = [parse_material(c[0] if c else None) for c in texts(preds)]
+        parsed = [parse_material(m) for m in first_entities(preds)]
         out = material_metrics(parsed, training_formulas(ctx))
         if out["novelty"] is None:
             out["notes"] = ["novelty needs --data (training materials)"]
@@ -94,8 +94,8 @@ class CompositionToMaterial(_MaterialTask):
     def score(self, examples: list[Example], preds, ctx: Context) -> dict:
         out = super().score(examples, preds, ctx)
         precision = []
-        for ex, cands in zip(examples, texts(preds), strict=True):
-            p = parse_material(cands[0] if cands else None)
+        for ex, first in zip(examples, first_entities(preds), strict=True):
+            p = parse_material(first)
             wanted = requested_elements(ex.meta)
             precision.append(len(p[2] & wanted) / len(p[2]) if p else 0.0)
         out["element_precision"] = sum(precision) / len(precision) if precision else 0.0

@@ -1,7 +1,7 @@
 """Unconditional molecules: validity, uniqueness, novelty vs training molecules, internal diversity (MOSES)."""
 from __future__ import annotations
 
-from naturelm.tasks.base import Context, Example, Task, register, texts
+from naturelm.tasks.base import Context, Example, Task, first_entities, register
 from naturelm.tasks.metrics import internal_diversity, novelty, uniqueness, validity
 
 FCD_NOTE = ("FCD not computed: MOSES test_stats.npz holds ChemNet activation statistics, and comparing generated "
@@ -46,7 +46,7 @@ class MoleculeGeneration(Task):
     headline = ("validity", "uniqueness", "novelty", "internal_diversity")
 
     def score(self, examples: list[Example], preds, ctx: Context) -> dict:
-        canon = canonical_molecules([c[0] if c else None for c in texts(preds)])
+        canon = canonical_molecules(first_entities(preds))
         out = generation_metrics(canon, training_molecules(ctx, (self.name,)))
         out["fcd"] = None
         out["notes"] = [FCD_NOTE] + ([] if out["novelty"] is not None else ["novelty needs --data (training molecules)"])

@@ -22,39 +22,47 @@ def _score_keys(keys: list[list[str | None]], golds: list[str | None], ks: tuple
     return out
 
 
+class _NamingTask(Task):
+    """A naming direction: the query is one field of the record's meta; answers are scored by InChIKey."""
+
+    ks = KS
+    headline = ("top_1", "top_5")
+    meta_field = ""
+
+    def query(self, record: dict) -> str:
+        return record["meta"][self.meta_field]
+
+    def inchikeys(self, answers: list[list[str | None]], ctx: Context) -> list[list[str | None]]:
+        """InChIKeys of each input's ranked answers (None where an answer names no molecule)."""
+        raise NotImplementedError
+
+    def score(self, examples: list[Example], preds, ctx: Context) -> dict:
+        return _score_keys(self.inchikeys(texts(preds), ctx), _gold_keys(examples), self.ks)
+
+
 @register
-class SmilesToIupac(Task):
+class SmilesToIupac(_NamingTask):
     name = "smiles_to_iupac"
     domain = "text"
-    ks = KS
+    meta_field = "smiles"
     fallback_templates = ("What is the IUPAC name of {mol}?",)
-    headline = ("top_1", "top_5")
 
-    def query(self, record: dict) -> str:
-        return record["meta"]["smiles"]
-
-    def score(self, examples: list[Example], preds, ctx: Context) -> dict:
+    def inchikeys(self, answers: list[list[str | None]], ctx: Context) -> list[list[str | None]]:
         from naturelm.tools.opsin import inchikey, names_to_smiles
 
-        names = [ranked_slots(c)[: max(self.ks)] for c in texts(preds)]
+        names = [ranked_slots(c)[: max(self.ks)] for c in answers]
         flat = [n for ns in names for n in ns if n]
         parsed = dict(zip(flat, names_to_smiles(flat, progress=ctx.progress))) if flat else {}  # one JVM per 20k names
-        keys = [[inchikey(parsed[n]) if n else None for n in ns] for ns in names]
-        return _score_keys(keys, _gold_keys(examples), self.ks)
+        return [[inchikey(parsed[n]) if n else None for n in ns] for ns in names]
 
 
 @register
-class IupacToSmiles(Task):
+class IupacToSmiles(_NamingTask):
     name = "iupac_to_smiles"
-    ks = KS
+    meta_field = "name"
     fallback_templates = ("Give the SMILES of the molecule named {name}.",)
-    headline = ("top_1", "top_5")
 
-    def query(self, record: dict) -> str:
-        return record["meta"]["name"]
-
-    def score(self, examples: list[Example], preds, ctx: Context) -> dict:
+    def inchikeys(self, answers: list[list[str | None]], ctx: Context) -> list[list[str | None]]:
         from naturelm.tools.opsin import inchikey
 
-        keys = [[inchikey(s) for s in c] for c in texts(preds)]
-        return _score_keys(keys, _gold_keys(examples), self.ks)
+        return [[inchikey(s) for s in c] for c in answers]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import statistics
 
 from naturelm.errors import DataSourceMissing
-from naturelm.tasks.base import Context, Example, Task, register, texts
+from naturelm.tasks.base import Context, Example, Task, first_entities, register
 from naturelm.tasks.metrics import uniqueness, validity
 
 STANDARD = frozenset("ACDEFGHIKLMNPQRSTVWY")
@@ -77,7 +77,7 @@ class ProteinGeneration(Task):
     headline = ("validity", "uniqueness", "diversity")
 
     def score(self, examples: list[Example], preds, ctx: Context) -> dict:
-        return protein_metrics([clean_protein(c[0] if c else None) for c in texts(preds)])
+        return protein_metrics([clean_protein(s) for s in first_entities(preds)])
 
 
 @register
@@ -92,7 +92,7 @@ class TextToProtein(Task):
     headline = ("validity", "success", "diversity")
 
     def score(self, examples: list[Example], preds, ctx: Context) -> dict:
-        seqs = [clean_protein(c[0] if c else None) for c in texts(preds)]
+        seqs = [clean_protein(s) for s in first_entities(preds)]
         oracle = ctx.oracle("soluble")
         probs = oracle.predict(seqs)
         wanted = [e.meta.get("property", "soluble") for e in examples]

@@ -8,7 +8,7 @@ from __future__ import annotations
 import random
 
 from naturelm.errors import DataSourceMissing
-from naturelm.tasks.base import Context, Example, Task, register, texts
+from naturelm.tasks.base import Context, Example, Task, first_entities, register
 from naturelm.tasks.metrics import mean, uniqueness, validity
 
 MAX_LEN = 1024
@@ -65,4 +65,4 @@ class RNAGeneration(Task):
     headline = ("validity", "uniqueness", "below_shuffled")
 
     def score(self, examples: list[Example], preds, ctx: Context) -> dict:
-        return rna_metrics([clean_rna(c[0] if c else None) for c in texts(preds)])
+        return rna_metrics([clean_rna(s) for s in first_entities(preds)])

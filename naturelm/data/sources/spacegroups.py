@@ -7,12 +7,11 @@ Space groups are found with pymatgen's SpacegroupAnalyzer (spglib, symprec 0.1).
 """
 from __future__ import annotations
 
-import csv
 import gzip
 import json
 from collections import Counter
 
-from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
+from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file, read_table
 from naturelm.errors import EntityError
 from naturelm.language.codecs import formula_to_material
 
@@ -88,20 +87,18 @@ def load_structures(limit: int | None = None) -> Loaded:
 def load_spacegroup_prior() -> Loaded:
     """`{"n_atoms", "spacegroup", "count"}` records: how often each space group occurs per cell size in MP."""
     path = package_file("pyxtal", "database/spg_num_wps_mp.csv", "pip install --no-deps pyxtal")
-    report = SourceReport("pyxtal:spg_num_wps_mp", dist_version("pyxtal"), str(path))
+    rows, report = read_table(path, "pyxtal:spg_num_wps_mp", "pyxtal")
     counts: Counter = Counter()
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            report.read += 1
-            try:
-                spg, n, c = int(row["spg"]), int(row["n_atoms"]), int(row["count"])
-            except (KeyError, TypeError, ValueError):
-                report.reject("bad_row")
-                continue
-            if not 1 <= spg <= 230:
-                report.reject("bad_spacegroup")
-                continue
-            counts[(n, spg)] += c
+    for row in rows:
+        try:
+            spg, n, c = int(row["spg"]), int(row["n_atoms"]), int(row["count"])
+        except (KeyError, TypeError, ValueError):
+            report.reject("bad_row")
+            continue
+        if not 1 <= spg <= 230:
+            report.reject("bad_spacegroup")
+            continue
+        counts[(n, spg)] += c
     records = [{"n_atoms": n, "spacegroup": s, "count": c} for (n, s), c in sorted(counts.items())]
     report.kept = report.read - sum(report.rejected.values())  # rows kept, summed into `records` per (size, group)
     return Loaded(records, report)
