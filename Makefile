@@ -32,15 +32,25 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q -m ''
 
-# NatureLM-tiny from scratch with this repository's pipeline (see docs/model-card.md): data -> pretrain -> sft -> eval.
+# NatureLM-tiny from scratch with this repository's pipeline (docs/model-card.md): data -> pretrain -> sft ->
+# rank weight tuned on VALID -> evaluation (full-test ranking benchmark + every task) -> checkpoints/naturelm-tiny.
 TINY := runs/naturelm-tiny
+RANK_WEIGHT ?= 5.0
 naturelm-tiny: setup
 	$(BIN)/naturelm data build --recipe tiny --out data_build/model-tiny
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train pretrain --config configs/naturelm-tiny/pretrain.yaml --out $(TINY)/pretrain
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft.yaml --out $(TINY)/sft
-	$(BIN)/naturelm eval --model $(TINY)/sft,retrosim --rank --tasks all --data data_build/model-tiny --out $(TINY)/eval
 	mkdir -p checkpoints/naturelm-tiny && cp $(TINY)/sft/config.json $(TINY)/sft/generation_config.json \
 	  $(TINY)/sft/model.safetensors $(TINY)/sft/tokenizer.json $(TINY)/sft/naturelm_tokenizer.json checkpoints/naturelm-tiny/
+	cp data_build/model-tiny/card.json checkpoints/naturelm-tiny/data_card.json
+	$(BIN)/naturelm eval --model retrosim --tasks retrosynthesis --data data_build/model-tiny --out $(TINY)/eval-retrosim
+	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny \
+	  --split valid --limit 300 --model-beams 0 --processes 2
+	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny \
+	  --split test --weight $(RANK_WEIGHT) --model-beams 0 --processes 2 \
+	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,retrosim --rank --rank-weight $(RANK_WEIGHT) \
+	  --tasks all --limit 30 --samples 2 --data data_build/model-tiny --out $(TINY)/eval
 
 bench: setup
 	$(BIN)/python bench/run_all.py
