@@ -20,7 +20,7 @@ setup: $(STAMP)
 setup-system:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver mmseqs2-examples >/dev/null
-	mkdir -p $(HOME)/.cache/naturelm/optimir && cd $(HOME)/.cache/naturelm/optimir && \
+	d="$${NATURELM_CACHE:-$(HOME)/.cache/naturelm}/optimir" && mkdir -p "$$d" && cd "$$d" && \
 	  apt-get download optimir && dpkg-deb -x optimir_*.deb root
 
 demo: setup
