@@ -118,9 +118,9 @@ class NatureTokenizer:
         path = Path(checkpoint_dir)
         text, base_specials = _read_hf_text_tokenizer(path)
         vocab = text.get_vocab(with_added_tokens=True)
-        for extra in ("added_tokens.json",):
-            if (path / extra).is_file():
-                vocab.update({k: int(v) for k, v in json.loads((path / extra).read_text()).items()})
+        added = path / "added_tokens.json"
+        if added.is_file():
+            vocab.update({k: int(v) for k, v in json.loads(added.read_text()).items()})
         science = {t: vocab[t] for t in science_tokens() if t in vocab}
         if not any(t.startswith("<m>") for t in science):
             raise ConfigError(f"{path}: no NatureLM science tokens (e.g. '<m>C') found in its vocabulary")

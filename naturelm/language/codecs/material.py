@@ -107,8 +107,9 @@ class MaterialCodec(Codec):
     domain = "material"
 
     def tokenize(self, content: str) -> list[str]:
-        counts, sg = _parse(content)
-        return content.split() if content.split()[-1].startswith("<sg") else content.split() + [sg]
+        _, sg = _parse(content)  # validates; a missing space group becomes <sgNone>
+        items = content.split()
+        return items if items[-1] == sg else items + [sg]
 
     def detokenize(self, units: list[str]) -> str:
         return " ".join(units)
