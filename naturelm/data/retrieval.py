@@ -304,6 +304,9 @@ class ReactionMemory:
     def __init__(self, products: list[str], reactants: list[str]):
         self.products, self.reactants = list(products), list(reactants)
         self.index = FingerprintIndex().build(range(len(self.products)), self.products)
+        self._keys_by_product: dict[str, list[str]] = {}
+        for i, p in enumerate(self.products):
+            self._keys_by_product.setdefault(p, []).append(str(i))
 
     @classmethod
     def from_uspto50k(cls, path=None) -> "ReactionMemory":
@@ -315,7 +318,6 @@ class ReactionMemory:
 
     def neighbours(self, product: str, k: int = 3) -> list[tuple[str, str, float]]:
         """(product, reactants, similarity) of the k most similar reactions, never one with the query's product."""
-        sims = self.index.similarities(product)
-        same = [str(i) for i, p in enumerate(self.products) if p == product]
+        same = self._keys_by_product.get(product, [])
         return [(self.products[int(key)], self.reactants[int(key)], s)
-                for key, s in _top(self.index.keys, sims, k, same)]
+                for key, s in self.index.query(product, k, exclude_keys=same)]
