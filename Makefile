@@ -32,16 +32,22 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q -m ''
 
-# NatureLM-tiny from scratch with this repository's pipeline (docs/model-card.md): data -> pretrain -> sft ->
-# rank weight tuned on VALID -> evaluation (full-test ranking benchmark + every task) -> checkpoints/naturelm-tiny.
+# NatureLM-tiny from scratch with this repository's pipeline (docs/model-card.md): data -> pretrain -> sft (stages
+# B, C on the v1 instruction set; D on the current one) -> rank weight tuned on VALID -> evaluation -> checkpoint.
 TINY := runs/naturelm-tiny
 RANK_WEIGHT ?= 5.0
+EVAL_LIMIT ?= 200
 naturelm-tiny: setup
+	$(BIN)/naturelm data build --recipe configs/naturelm-tiny/data-v1.yaml --out data_build/model-tiny-v1
 	$(BIN)/naturelm data build --recipe tiny --out data_build/model-tiny
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train pretrain --config configs/naturelm-tiny/pretrain.yaml --out $(TINY)/pretrain
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft.yaml --out $(TINY)/sft
-	mkdir -p checkpoints/naturelm-tiny && cp $(TINY)/sft/config.json $(TINY)/sft/generation_config.json \
-	  $(TINY)/sft/model.safetensors $(TINY)/sft/tokenizer.json $(TINY)/sft/naturelm_tokenizer.json checkpoints/naturelm-tiny/
+	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft-long.yaml --out $(TINY)/sft-long
+	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft-final.yaml --out $(TINY)/sft-final
+	mkdir -p checkpoints/naturelm-tiny && cp $(TINY)/sft-final/config.json $(TINY)/sft-final/model.safetensors \
+	  $(TINY)/sft-final/tokenizer.json $(TINY)/sft-final/naturelm_tokenizer.json checkpoints/naturelm-tiny/
+	$(BIN)/python -c "import json,sys; p='$(TINY)/sft-final/generation_config.json'; c=json.load(open(p)); \
+	  c['naturelm_rank_weight']=float(sys.argv[1]); json.dump(c, open('checkpoints/naturelm-tiny/generation_config.json','w'), indent=2)" $(RANK_WEIGHT)
 	cp data_build/model-tiny/card.json checkpoints/naturelm-tiny/data_card.json
 	$(BIN)/naturelm eval --model retrosim --tasks retrosynthesis --data data_build/model-tiny --out $(TINY)/eval-retrosim
 	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny \
@@ -49,8 +55,8 @@ naturelm-tiny: setup
 	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny \
 	  --split test --weight $(RANK_WEIGHT) --model-beams 0 --processes 2 \
 	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,retrosim --rank --rank-weight $(RANK_WEIGHT) \
-	  --tasks all --limit 30 --samples 2 --data data_build/model-tiny --out $(TINY)/eval
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,retrosim,nispo,openclatura,opsin --rank \
+	  --rank-weight $(RANK_WEIGHT) --tasks all --limit $(EVAL_LIMIT) --data data_build/model-tiny --out $(TINY)/eval
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -2,10 +2,13 @@
 
 Modes: greedy, sampling n=10, beam 10. Reports tokens/s, candidates/s, peak memory (RSS on CPU, allocated on
 CUDA) and their ratios to HF; asserts that greedy outputs are identical. Also measures what constrained decoding
-does to validity (unconditional `<mol>` samples and retrosynthesis beams, constrained vs not). Writes
-bench/results/generate_throughput.json.
+does to validity (unconditional `<mol>` samples and retrosynthesis beams, constrained vs not). With --retro N
+(needs --model and USPTO-50k): seconds per reaction of `NatureLM.retrosynthesis(k=10)` on the first N test products
+and per product of `NatureLM.rank` on ~10 candidates, against the original implementations kept in
+tests/generate_reference.py, in the same run, with the answers compared. Writes bench/results/generate_throughput.json.
 
     python bench/generate_throughput.py [--config tiny | --model CKPT] [--prompts 8] [--max-new-tokens 64]
+    python bench/generate_throughput.py --model checkpoints/naturelm-tiny --retro 20 --skip-modes
 """
 from __future__ import annotations
 
@@ -101,12 +104,65 @@ def validity(lm, prompts: list[str], samples: int, max_new_tokens: int) -> dict:
     return out
 
 
+def _same(old: list[list], new: list[list]) -> dict:
+    """Whether two runs gave the same candidates in the same order, and the largest score difference."""
+    keys = all([g.key for g in a] == [g.key for g in b] for a, b in zip(old, new)) and len(old) == len(new)
+    diffs = [abs(x.score - y.score) for a, b in zip(old, new) for x, y in zip(a, b) if x.score > -1e30 < y.score]
+    return {"identical_candidates": keys, "max_score_diff": max(diffs, default=0.0)}
+
+
+def retro_speed(lm, n: int, k: int, max_new_tokens: int, batch: int = 16) -> dict:
+    """Retrosynthesis (k beams, `batch` prompts per search as NatureLM's default) and rank (its k candidates) per
+    test product: the original implementations vs the current ones."""
+    import sys
+
+    from naturelm.api import instruction
+    from naturelm.data.sources.uspto50k import load_uspto50k
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from generate_reference import reference_beams, reference_rank
+
+    products = [r.product for r in load_uspto50k(split="test").split("test")[:n]]
+    prompts = [instruction("retrosynthesis", product=p) for p in products]
+
+    def clocked(fn):
+        wall, cpu = time.perf_counter(), time.process_time()
+        out = fn()
+        return out, time.perf_counter() - wall, time.process_time() - cpu
+
+    out: dict = {"products": n, "k": k, "max_new_tokens": max_new_tokens, "batch_size": batch}
+    old, w_old, c_old = clocked(lambda: reference_beams(lm, prompts, k, max_new_tokens, batch_size=batch))
+    new, w_new, c_new = clocked(lambda: lm.retrosynthesis(products, k=k, max_new_tokens=max_new_tokens,
+                                                          batch_size=batch))
+    out["retrosynthesis"] = {"old_s_per_reaction": w_old / n, "new_s_per_reaction": w_new / n,
+                             "old_cpu_s_per_reaction": c_old / n, "new_cpu_s_per_reaction": c_new / n,
+                             "speedup_wall": w_old / w_new, "speedup_cpu": c_old / c_new, **_same(old, new)}
+    cands = [[g.entity for g in row] for row in new]
+    old, w_old, c_old = clocked(lambda: [reference_rank(lm, p, c, tag="reactants") for p, c in zip(prompts, cands)])
+    one, w_one, c_one = clocked(lambda: [lm.rank(p, c, tag="reactants") for p, c in zip(prompts, cands)])
+    many, w_many, c_many = clocked(lambda: lm.rank(prompts, cands, tag="reactants"))
+    out["rank"] = {"candidates_per_product": sum(map(len, cands)) / n,
+                   "old_s_per_product": w_old / n, "new_s_per_product": w_one / n,
+                   "new_batched_s_per_product": w_many / n,
+                   "old_cpu_s_per_product": c_old / n, "new_cpu_s_per_product": c_one / n,
+                   "new_batched_cpu_s_per_product": c_many / n, "speedup_wall": w_old / w_one,
+                   "speedup_cpu": c_old / c_one, "speedup_batched_cpu": c_old / c_many,
+                   **_same(old, one), "batched": _same(old, many)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default="tiny", help="model config name (naturelm.model.configs), randomly initialised")
     ap.add_argument("--model", default=None, help="a trained checkpoint directory instead of a random --config model")
     ap.add_argument("--validity-samples", type=int, default=200, help="unconditional samples per validity setting")
     ap.add_argument("--validity-only", action="store_true", help="skip the throughput comparison")
+    ap.add_argument("--skip-modes", action="store_true",
+                    help="skip the HF comparison and validity (with --retro; the other results in --out are kept)")
+    ap.add_argument("--retro", type=int, default=0,
+                    help="time retrosynthesis + rank on this many USPTO-50k test products")
+    ap.add_argument("--retro-max-new-tokens", type=int, default=256,
+                    help="answer budget of --retro (NatureLM's default)")
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--max-new-tokens", type=int, default=64)
     ap.add_argument("--reps", type=int, default=3)
@@ -164,7 +220,13 @@ def main() -> None:
                             "python": platform.python_version(), "machine": platform.machine(),
                             "params": sum(p.numel() for p in model.parameters())},
                "modes": {}}
-    for mode in () if args.validity_only else ("greedy", "sample", "beam"):
+    if args.retro:
+        if not args.model:
+            ap.error("--retro needs a trained --model")
+        results["retro"] = {"model": args.model, "threads": args.threads,
+                            **retro_speed(lm, args.retro, K, args.retro_max_new_tokens)}
+        print("retro", json.dumps(results["retro"]))
+    for mode in () if args.validity_only or args.skip_modes else ("greedy", "sample", "beam"):
         hf(mode), ours(mode, False)  # warm-up
         t_hf, out_hf, mem_hf = timed(lambda: hf(mode), args.reps, args.device)
         hf_rows = hf_tokens(out_hf, width, set(stop), tok.pad_token_id)
@@ -194,9 +256,12 @@ def main() -> None:
         results["modes"][mode] = row
         print(mode, json.dumps({k: (v if not isinstance(v, dict) else {a: round(b, 3) if isinstance(b, float) else b
                                                                         for a, b in v.items()}) for k, v in row.items()}))
-    results["validity"] = validity(lm, prompts, args.validity_samples, L)
-    print("validity", json.dumps(results["validity"]))
+    if not args.skip_modes:
+        results["validity"] = validity(lm, prompts, args.validity_samples, L)
+        print("validity", json.dumps(results["validity"]))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    if args.skip_modes and Path(args.out).is_file():  # only the retro timing is new: keep the rest of the file
+        results = {**json.loads(Path(args.out).read_text()), "retro": results.get("retro")}
     Path(args.out).write_text(json.dumps(results, indent=1))
     print(f"wrote {args.out}")
 

@@ -5,8 +5,10 @@
 """
 from __future__ import annotations
 
+import json
 import math
 import os
+from dataclasses import asdict, dataclass, field
 from functools import partial
 import re
 from pathlib import Path
@@ -18,12 +20,17 @@ from naturelm.language.tags import TAGS, wrap
 
 # The tag each task's response is written in (None: plain text).
 RESPONSE_TAG = {
-    "retrosynthesis": "reactants", "retrosynthesis_rag": "reactants", "forward": "product", "iupac_to_smiles": "mol", "smiles_to_iupac": None,
+    "retrosynthesis": "reactants", "retrosynthesis_rag": "reactants", "forward": "product",
+    "forward_rag": "product", "iupac_to_smiles": "mol", "smiles_to_iupac": None,
     "property_to_molecule": "mol", "property_optimization": "mol", "bbb_optimization": "mol",
     "bbb_classification": None, "text_to_protein": "protein", "composition_to_material": "material",
     "property_to_material": "material", "guide_rna": "rna", "molecule_generation": "mol",
     "protein_generation": "protein", "rna_generation": "rna", "material_generation": "material",
 }
+RETRO_METHODS = ("auto", "model", "ranked", "rag")
+RETROSIM_CANDIDATES = 10  # RetroSim candidates the model ranks per product (at least k)
+RANKED_SOURCE = "retrosim+model"
+RANK_WEIGHT_KEY = "naturelm_rank_weight"  # generation_config.json: the checkpoint's tuned RetroSim prior weight
 UNCONDITIONAL = frozenset({"molecule_generation", "protein_generation", "rna_generation", "material_generation"})
 CHECKPOINT_HINT = ("pass a checkpoint directory: one of ours (config.json + model weights + naturelm_tokenizer.json, "
                    "as written by `naturelm train`) or a released NatureLM checkpoint directory (config.json, weights, "
@@ -43,6 +50,13 @@ def instruction(task: str, **fields) -> str:
         return template.format(**values)
     except KeyError as exc:
         raise ConfigError(f"template {template!r} of task {task!r} needs {exc}; NatureLM fills {sorted(values)}") from None
+
+
+@dataclass
+class RankedGeneration(Generation):
+    """A candidate of another source ranked by the model; `meta` holds the parts of its score."""
+
+    meta: dict = field(default_factory=dict)
 
 
 def _one(x) -> bool:
@@ -66,11 +80,15 @@ class NatureLM:
 
     name = "naturelm"
 
-    def __init__(self, model, tokenizer, add_bos: bool = True, batch_size: int = 16, max_new_tokens: int = 256):
+    def __init__(self, model, tokenizer, add_bos: bool = True, batch_size: int = 16, max_new_tokens: int = 256,
+                 path: str | os.PathLike | None = None, rank_weight: float | None = None):
         self.engine = Engine(model, tokenizer, add_bos=add_bos)
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens  # default answer budget of the task methods and `predict`
-        self._memory = None  # retrieval memory of retrosynthesis_rag, built on first use
+        self.path = path  # the checkpoint directory (where a saved RetroSim is looked for)
+        self.rank_weight = rank_weight  # the checkpoint's tuned RetroSim weight: ranked retrosynthesis by default
+        self._retrosims: dict = {}  # RetroSim models of ranked retrosynthesis, loaded or fitted on first use
+        self._memories: dict = {}  # retrieval memories of retrosynthesis_rag / forward_rag by direction, built on first use
 
     @property
     def model(self):
@@ -103,6 +121,8 @@ class NatureLM:
         n_model = model.get_output_embeddings().weight.shape[0]
         if len(tok) > n_model:
             raise ConfigError(f"{p}: tokenizer has {len(tok)} ids but the model only {n_model}; wrong tokenizer files?")
+        kw.setdefault("path", p)
+        kw.setdefault("rank_weight", _rank_weight(p))
         return cls(model, tok, **kw)
 
     # ------------------------------------------------------------------ generation
@@ -128,14 +148,85 @@ class NatureLM:
         return self.generate(instructions, n=k, expect=RESPONSE_TAG[task], **gen)
 
     # ------------------------------------------------------------------ reactions
-    def retrosynthesis(self, product: str | list[str], k: int = 10, **gen):
-        """k distinct reactant sets for a product (atom maps stripped; invalid input raises EntityError)."""
+    def retrosynthesis(self, product: str | list[str], k: int = 10, method: str = "auto", retrosim=None,
+                       rank_weight: float | None = None, **gen):
+        """k distinct reactant sets for a product (atom maps stripped; invalid input raises EntityError).
+
+        method: "model" (the model's beams; `gen` options apply to them), "ranked" (RetroSim's top max(k, 10)
+        ordered by the model with RetroSim's score as a prior, as `eval.harness.rank_union` orders them),
+        "rag" (`retrosynthesis_rag`), "auto" ("ranked" when `retrosim` is given or the checkpoint opts in with
+        `naturelm_rank_weight` in its generation_config.json or a RetroSim saved as CHECKPOINT/retrosim, and a
+        RetroSim is found; else "model"). Each answer's `source` says which: "model" or "retrosim+model".
+        `retrosim`: a fitted RetroSim or a directory written by RetroSim.save; default
+        `naturelm.tasks.baselines.retrosim.find_retrosim(checkpoint)` (DataSourceMissing for "ranked" without one).
+        `rank_weight`: RetroSim's weight (default the checkpoint's `naturelm_rank_weight`, else RANK_PRIOR_WEIGHT).
+        """
         from naturelm.language.codecs import strip_atom_maps
 
-        products = [product] if _one(product) else list(product)
-        prompts = [instruction("retrosynthesis", product=strip_atom_maps(p)) for p in products]
+        if method not in RETRO_METHODS:
+            raise ConfigError(f"retrosynthesis method {method!r} is not one of {', '.join(RETRO_METHODS)}")
+        if method == "rag":
+            return self.retrosynthesis_rag(product, k=k, **gen)
+        products = [strip_atom_maps(p) for p in ([product] if _one(product) else product)]
+        if method == "ranked" or (method == "auto" and self._ranks_by_default(retrosim)):
+            try:
+                rs = self._retrosim_for(retrosim)
+            except DataSourceMissing:
+                if method == "ranked" or retrosim is not None:
+                    raise
+                rs = None  # "auto" without a RetroSim: the model's beams
+            if rs is not None:
+                out = self._retro_ranked(products, k, rs, rank_weight)
+                return out[0] if _one(product) else out
+        prompts = [instruction("retrosynthesis", product=p) for p in products]
         out = self._ask("retrosynthesis", prompts, k, beams=True, **gen)
         return out[0] if _one(product) else out
+
+    def _ranks_by_default(self, retrosim) -> bool:
+        """Whether "auto" ranks: a RetroSim is passed, or the checkpoint opts in (a tuned `naturelm_rank_weight`
+        in its generation_config.json, or a RetroSim saved as CHECKPOINT/retrosim)."""
+        from naturelm.tasks.baselines.retrosim import SAVED_DIR, is_saved
+
+        return (retrosim is not None or self.rank_weight is not None
+                or (self.path is not None and is_saved(Path(self.path) / SAVED_DIR)))
+
+    def _retrosim_for(self, retrosim=None):
+        """`retrosim` as a fitted RetroSim (a saved directory is loaded once); None: the one `find_retrosim` gives
+        for this checkpoint (saved near it, cached, or fitted on USPTO-50k), found once. DataSourceMissing if none."""
+        from naturelm.tasks.baselines.base import Predictor
+        from naturelm.tasks.baselines.retrosim import RetroSim, find_retrosim
+
+        if retrosim is not None and not isinstance(retrosim, (str, os.PathLike)):
+            if not (isinstance(retrosim, Predictor) and retrosim.supports("retrosynthesis")):
+                raise ConfigError(f"retrosim= must be a fitted RetroSim or a saved RetroSim directory, "
+                                  f"not {retrosim!r}")
+            return retrosim
+        key = str(Path(retrosim).resolve()) if retrosim is not None else None
+        if key not in self._retrosims:
+            self._retrosims[key] = (RetroSim.from_saved(key, processes=1, progress=False) if key is not None
+                                    else find_retrosim(self.path))
+        return self._retrosims[key]
+
+    def _retro_ranked(self, products: list[str], k: int, retrosim, weight: float | None) -> list[list[Generation]]:
+        """Per canonical product, RetroSim's candidates in `eval.harness.rank_union`'s order (model mean
+        log-probability + weight x RetroSim score), each checked by RDKit; `meta` holds both parts."""
+        from naturelm.eval.harness import RANK_PRIOR_WEIGHT, order_union, union_scores
+        from naturelm.tasks.base import Example
+
+        w = next(x for x in (weight, self.rank_weight, RANK_PRIOR_WEIGHT) if x is not None)
+        proposals = retrosim.predict("retrosynthesis", products, max(k, RETROSIM_CANDIDATES))
+        scored = union_scores(self, [Example(p) for p in products], proposals)
+        out = []
+        for row, ordered in zip(scored, order_union(scored, w, k)):
+            parts = {g.canonical or g.entity or "": (g, prior) for g, prior in row}
+            gens = []
+            for c in ordered:
+                g, prior = parts[c.text]
+                meta = {"retrosim_score": prior, "rank_weight": w,
+                        "model_logprob": g.score if math.isfinite(g.score) else None}
+                gens.append(RankedGeneration(**{**asdict(g), "score": c.score, "source": RANKED_SOURCE, "meta": meta}))
+            out.append(gens)
+        return out
 
     def retrosynthesis_rag(self, product: str | list[str], k: int = 10, n_neighbours: int = 3, memory=None, **gen):
         """Retrosynthesis with the most similar training reactions in the prompt (retrieval-augmented, issue 8).
@@ -154,13 +245,14 @@ class NatureLM:
         out = self._ask("retrosynthesis", prompts, k, beams=True, **gen)
         return out[0] if _one(product) else out
 
-    def reaction_memory(self):
-        """The retrieval memory of `retrosynthesis_rag` (USPTO-50k train split), built on first use."""
-        if self._memory is None:
+    def reaction_memory(self, direction: str = "retro"):
+        """The retrieval memory (USPTO-50k train split) of `retrosynthesis_rag` ("retro", by product) or
+        `forward_rag` ("forward", by reactant set), built on first use."""
+        if direction not in self._memories:
             from naturelm.data.retrieval import ReactionMemory
 
-            self._memory = ReactionMemory.from_uspto50k()
-        return self._memory
+            self._memories[direction] = ReactionMemory.from_uspto50k(direction=direction)
+        return self._memories[direction]
 
     def forward(self, reactants: str | list[str], k: int = 5, **gen):
         """k distinct products for a reactant set (`A.B`)."""
@@ -169,6 +261,26 @@ class NatureLM:
         sets = [reactants] if _one(reactants) else list(reactants)
         prompts = [instruction("forward", reactants=canonical_reactant_set(r)) for r in sets]
         out = self._ask("forward", prompts, k, beams=True, **gen)
+        return out[0] if _one(reactants) else out
+
+    def forward_rag(self, reactants: str | list[str], k: int = 5, n_neighbours: int = 3, memory=None, **gen):
+        """Forward prediction with the training reactions of most similar reactant sets in the prompt (issue 8).
+
+        `memory`: a naturelm.data.retrieval.ReactionMemory with direction "forward"; default the USPTO-50k
+        training split (built once)."""
+        from naturelm.data.instructions import neighbour_lines
+        from naturelm.language.codecs import canonical_reactant_set
+
+        memory = memory or self.reaction_memory("forward")
+        if memory.direction != "forward":
+            raise ConfigError(f"forward_rag needs a ReactionMemory with direction 'forward', not {memory.direction!r}")
+        sets = [reactants] if _one(reactants) else list(reactants)
+        prompts = []
+        for r in sets:
+            r = canonical_reactant_set(r)
+            nbs = [{"product": a, "reactants": b} for a, b, _ in memory.neighbours(r, n_neighbours)]
+            prompts.append(instruction("forward_rag", neighbours=neighbour_lines(nbs, "forward"), reactants=r))
+        out = self._ask("forward_rag", prompts, k, beams=True, **gen)
         return out[0] if _one(reactants) else out
 
     # ------------------------------------------------------------------ naming
@@ -290,31 +402,41 @@ class NatureLM:
         return self._ask("guide_rna", instruction("guide_rna", dna=seq), n, beams=False, **gen)
 
     # ------------------------------------------------------------------ ranking
-    def rank(self, prompt: str, candidates: list, tag: str | None = None, raw: bool = False) -> list[Generation]:
+    def rank(self, prompt: str | list[str], candidates: list, tag: str | None = None, raw: bool = False):
         """Candidates (strings or Candidate objects) scored by the mean log-probability of the candidate as the
-        response (wrapped in `tag` when given), checked, merged by canonical form, best first."""
-        candidates = [c for c in candidates if isinstance(getattr(c, "text", c), str) and getattr(c, "text", c).strip()]
-        if not candidates:
-            return []
-        texts = [getattr(c, "text", c) for c in candidates]
-        responses = [wrap(tag, t) if tag and not t.lstrip().startswith("<") else t for t in texts]
-        tok = self.tokenizer
-        conts, gens = [], []
-        for r in responses:
-            try:
-                conts.append(tok.encode(r))
-            except (EntityError, ValueError):
-                conts.append(None)
-        p_ids = self.engine.encode([prompt], raw=raw)[0]
-        ok = [i for i, c in enumerate(conts) if c]
-        lps = self.engine.logprobs([p_ids] * len(ok), [conts[i] for i in ok]) if ok else []
-        score = dict(zip(ok, (mean_logprob(lp) for lp in lps)))
+        response (wrapped in `tag` when given), checked, merged by canonical form, best first.
 
-        for i, r in enumerate(responses):
-            g = to_generation(r, score.get(i, -math.inf))
-            g.source = getattr(candidates[i], "source", "") or "candidate"
-            gens.append(g)
-        return dedup(gens)
+        A list of prompts takes one candidate list per prompt and gives one ranked list per prompt; all of them
+        are scored together (each prompt run once, its candidates batched on its cache)."""
+        many = not _one(prompt)
+        prompts, pools = (list(prompt), [list(c) for c in candidates]) if many else ([prompt], [list(candidates)])
+        if len(pools) != len(prompts):
+            raise ConfigError(f"rank: {len(prompts)} prompts but {len(pools)} candidate lists; give one list per prompt")
+        pools = [[c for c in pool if isinstance(getattr(c, "text", c), str) and getattr(c, "text", c).strip()]
+                 for pool in pools]
+        responses = [[wrap(tag, t) if tag and not t.lstrip().startswith("<") else t
+                      for t in (getattr(c, "text", c) for c in pool)] for pool in pools]
+        p_ids = self.engine.encode(prompts, raw=raw) if any(pools) else []
+        pairs, conts = [], []  # (prompt, candidate) of every candidate the tokenizer accepts, its ids
+        for i, rs in enumerate(responses):
+            for j, r in enumerate(rs):
+                try:
+                    ids = self.tokenizer.encode(r)
+                except (EntityError, ValueError):
+                    continue
+                if ids:
+                    pairs.append((i, j)), conts.append(ids)
+        lps = self.engine.logprobs([p_ids[i] for i, _ in pairs], conts) if pairs else []
+        score = {pair: mean_logprob(lp) for pair, lp in zip(pairs, lps)}
+        out = []
+        for i, (pool, rs) in enumerate(zip(pools, responses)):
+            gens = []
+            for j, r in enumerate(rs):
+                g = to_generation(r, score.get((i, j), -math.inf))
+                g.source = getattr(pool[j], "source", "") or "candidate"
+                gens.append(g)
+            out.append(dedup(gens))
+        return out if many else out[0]
 
     # ------------------------------------------------------------------ Predictor protocol
     def supports(self, task: str) -> bool:
@@ -339,12 +461,21 @@ class NatureLM:
                            {"raw": g.raw, "retries": g.retries, "verified_by": g.verified_by}) for g in row]
                 for row in gens]
 
+    def _next_seed(self, n_inputs: int) -> int:
+        """Seeds for successive `predict` calls: one seeded stream, so that repeated calls with the same prompt
+        (an evaluation drawing 1,000 `<mol>` samples 32 at a time) never repeat each other's samples."""
+        seed = getattr(self, "_predict_seed", 0)
+        self._predict_seed = seed + max(1, n_inputs)
+        return seed
+
     def _predict_generations(self, task: str, inputs: list[str], k: int) -> list[list[Generation]]:
         if task in UNCONDITIONAL:
             budget = max(512, self.max_new_tokens) if task == "protein_generation" else self.max_new_tokens
-            return self.generate(inputs, n=k, raw=True, max_new_tokens=budget)
-        methods = {"retrosynthesis": self.retrosynthesis, "retrosynthesis_rag": self.retrosynthesis_rag,
-                   "forward": self.forward,
+            return self.generate(inputs, n=k, raw=True, max_new_tokens=budget, seed=self._next_seed(len(inputs)))
+        # retrosynthesis: the model's own beams; `naturelm eval --rank` scores the RetroSim-ranked row of its own
+        methods = {"retrosynthesis": partial(self.retrosynthesis, method="model"),
+                   "retrosynthesis_rag": self.retrosynthesis_rag,
+                   "forward": self.forward, "forward_rag": self.forward_rag,
                    # the model's own names: the rule-based namers are scored as baselines of their own
                    "smiles_to_iupac": partial(self.smiles_to_iupac, method="model"),
                    "iupac_to_smiles": partial(self.iupac_to_smiles, method="model")}
@@ -352,7 +483,7 @@ class NatureLM:
             return _batched(methods[task], inputs, k)
         if task == "bbb_optimization":
             return [_safe(lambda x: self.optimize_molecule(x, "bbb", n=k), x) for x in inputs]
-        return self._ask(task, inputs, k, beams=False)  # the other tasks pass their instruction
+        return self._ask(task, inputs, k, beams=False, seed=self._next_seed(len(inputs)))  # the other tasks pass their instruction
 
 
 def _safe(fn, x) -> list[Generation]:
@@ -369,6 +500,16 @@ def _batched(method, inputs: list[str], k: int) -> list[list[Generation]]:
         return method(inputs, k)
     except EntityError:
         return [_safe(lambda x: method(x, k), x) for x in inputs]
+
+
+def _rank_weight(checkpoint: Path) -> float | None:
+    """The checkpoint's tuned RetroSim weight (`naturelm_rank_weight` in generation_config.json), None without one."""
+    cfg = checkpoint / "generation_config.json"
+    value = json.loads(cfg.read_text()).get(RANK_WEIGHT_KEY) if cfg.is_file() else None
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if value is not None and not (number and math.isfinite(value)):
+        raise ConfigError(f"{cfg}: {RANK_WEIGHT_KEY} must be a finite number, not {value!r}")
+    return None if value is None else float(value)
 
 
 def _gen(properties: dict) -> dict:

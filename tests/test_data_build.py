@@ -12,7 +12,7 @@ from naturelm.data.recipes import RECIPES, load_recipe
 from naturelm.errors import ConfigError
 
 MICRO = replace(RECIPES["tiny"], name="micro", uspto_limit=200, moses_train=300, moses_test=60, moses_valid=30,
-                names_limit=20, crabnet_limit=300, uniprot_limit=100, protein_max_len=300, train_cap=30, valid_cap=10,
+                names_limit=20, naming_molecules=0, naming_train_cap=30, crabnet_limit=300, uniprot_limit=100, protein_max_len=300, train_cap=30, valid_cap=10,
                 test_cap=10, rag_train_cap=30, rag_test_cap=20, forward_train_cap=50, property_pool=50,
                 pretrain_tokens=20_000)
 

@@ -105,6 +105,24 @@ def test_sft_loss_covers_response_and_eos_only(data_dir):
     assert ids.shape[0] % 8 == 0 and data.units([0]) == len(targets)
 
 
+def test_task_repeats_oversample_only_the_named_tasks(data_dir):
+    from collections import Counter
+
+    from naturelm.language.tokenizer import NatureTokenizer
+    from naturelm.train.config import load_config
+    from naturelm.train.data import SFTData
+
+    tok = NatureTokenizer()
+    records = [json.loads(line) for line in (data_dir / "instructions" / "train.jsonl").read_text().splitlines()]
+    counts = Counter(r["task"] for r in records)
+    plain = SFTData(data_dir, "train", tok, 512, global_batch=4, seed=0)
+    repeated = SFTData(data_dir, "train", tok, 512, global_batch=4, seed=0, task_repeats={"property_to_molecule": 3})
+    assert len(plain) + plain.skipped == len(records)
+    assert len(repeated) + repeated.skipped == len(records) + 2 * counts["property_to_molecule"]
+    cfg = load_config(None, ["data.task_repeats={property_to_molecule: 3}"])  # free keys, not a fixed section
+    assert cfg["data"]["task_repeats"] == {"property_to_molecule": 3}
+
+
 def test_bucketing_cuts_padding_against_random_batches(data_dir):
     from naturelm.language.tokenizer import NatureTokenizer
     from naturelm.train.data import SFTData, bucketed_schedule

@@ -6,6 +6,7 @@ and split, remove training records and documents that share an entity with any t
 """
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import time
@@ -129,7 +130,8 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
         for m in moses[s]:
             forced.setdefault(mol_key(m["smiles"]), s)
     split = Splitter(seed, R.valid_fraction, R.test_fraction, forced)
-    names += _naming_engine_pairs(R, moses["train"], split, out, progress)
+    engine_pairs, naming_engine = _naming_engine_pairs(R, _naming_corpus(rxn["train"], moses["train"]), split, progress)
+    names += engine_pairs
 
     # ---------------------------------------------------------------- 3. instruction records
     recs: dict[str, list[dict]] = {s: [] for s in SPLITS}
@@ -140,6 +142,7 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
 
     # reactions (standard split; the test split is always complete)
     train_fp = I.fingerprint_matrix([r.product for r in rxn["train"]])
+    train_rfp = I.fingerprint_matrix([r.reactants for r in rxn["train"]])  # forward_rag searches reactant sets
     for s in SPLITS:
         rng = rng_for("retro", s)
         pool = rxn[s] if s != "valid" else _cap(rxn[s], R.retro_valid_cap, rng)
@@ -150,7 +153,10 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
         rcap = {"train": R.rag_train_cap, "valid": R.valid_cap, "test": R.rag_test_cap}[s]
         queries = sorted(_cap(rxn[s], rcap, rng_for("rag", s)), key=lambda r: r.id)
         add(s, I.rag_records(queries, rxn["train"], rng_for("rag-t", s), R.rag_k, train_fp))
-    del train_fp
+        fcap = {"train": R.forward_rag_train_cap, "valid": R.valid_cap, "test": R.rag_test_cap}[s]
+        queries = sorted(_cap(rxn[s], fcap, rng_for("fwd-rag", s)), key=lambda r: r.id)
+        add(s, I.rag_records(queries, rxn["train"], rng_for("fwd-rag-t", s), R.rag_k, train_rfp, direction="forward"))
+    del train_fp, train_rfp
     done("reactions", "molecules")
 
     # molecules
@@ -179,8 +185,9 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
         min_sim = R.bbb_min_sim if s == "train" else 0.0  # evaluation needs BBB- sources; the answer is a reference
         add(s, _cap(I.bbb_optimization_records(items, rng_for("bbbopt-t", s), min_sim), caps[s], rng_for("bbbopt", s)))
     name_split = _by_split(sorted(names, key=lambda p: (p["inchikey"], p["name"])), lambda p: mol_key(p["smiles"]), split)
+    name_caps = {**caps, "train": R.naming_train_cap}
     for s, items in name_split.items():
-        add(s, I.naming_records(_cap(items, caps[s], rng_for("names", s)), rng_for("names-t", s)))
+        add(s, I.naming_records(_cap(items, name_caps[s], rng_for("names", s)), rng_for("names-t", s)))
     done("molecules", "proteins, RNA, materials")
 
     # proteins, RNA, materials
@@ -264,6 +271,7 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
         "pretrain": meta,
         "tasks": tasks,
         "sources": src.reports,
+        "naming_engine": naming_engine,
         "leakage": leak.to_dict(),
         "spacegroups": {
             "materials_with_spacegroup": n_sg, "materials_sgNone": len(materials) - n_sg,
@@ -301,23 +309,34 @@ def _load_names(R: Recipe, src: _Sources, progress: bool) -> list[dict]:
     return [{"smiles": p.smiles, "name": p.name, "inchikey": p.inchikey} for p in ns.pairs]
 
 
-def _naming_engine_pairs(R: Recipe, moses_train: list[dict], split, out: Path, progress: bool) -> list[dict]:
-    """Extra pairs from naturelm.data.naming (rule-based namers + OPSIN check) for train-split MOSES molecules."""
+def _naming_corpus(reactions: list, moses_train: list[dict]) -> list[str]:
+    """Molecules for the naming engine: USPTO-50k training products and reactants interleaved with MOSES train."""
+    rxn_mols = [m for r in reactions for m in (r.product, *r.reactants.split("."))]
+    moses = [m["smiles"] for m in moses_train]
+    return [m for pair in itertools.zip_longest(rxn_mols, moses) for m in pair if m]
+
+
+def _naming_engine_pairs(R: Recipe, smiles: list[str], split, progress: bool) -> tuple[list[dict], dict]:
+    """Verified pairs from naturelm.data.naming (both rule-based namers + OPSIN check) for train-split molecules,
+    and the engine's statistics for the card (counts, rejection reasons, throughput; or why it did not run)."""
     if not R.naming_molecules:
-        return []
-    try:
-        from naturelm.data.naming import build_naming_pairs, read_pairs
-        from naturelm.data.sources.common import cache_dir
-    except ImportError:
-        return []
-    smiles = [m["smiles"] for m in moses_train if split(mol_key(m["smiles"])) == "train"][:R.naming_molecules]
-    folder = cache_dir("naming") / f"moses_{R.seed}"
-    try:
-        build_naming_pairs(smiles, folder, workers=2, limit=R.naming_molecules, progress=progress)
-        pairs = read_pairs(folder, one_per_molecule=True)
-    except (NatureLMError, OSError):
-        return []
+        return [], {"status": "off"}
+    from dataclasses import asdict
+
+    from naturelm.data.naming import build_naming_pairs, read_pairs
+    from naturelm.data.sources.common import cache_dir
     from naturelm.language.codecs import try_canonical
 
-    return [{"smiles": c, "name": p["name"], "inchikey": p["inchikey"]} for p in pairs
+    train = [s for s in smiles if (c := try_canonical(s)) is not None and split(mol_key(c)) == "train"]
+    folder = cache_dir("naming") / f"corpus_{R.seed}"
+    try:
+        stats = build_naming_pairs(train, folder, workers=R.naming_workers, limit=R.naming_molecules, progress=progress)
+        pairs = read_pairs(folder, one_per_molecule=True)
+    except (NatureLMError, OSError) as exc:
+        return [], {"status": "missing", "install": getattr(exc, "hint", str(exc))}
+    kept = [{"smiles": c, "name": p["name"], "inchikey": p["inchikey"]} for p in pairs
             if (c := try_canonical(p["smiles"])) is not None]
+    card = {"status": "ok", "corpus": "USPTO-50k train products+reactants interleaved with MOSES train (train split only)",
+            "candidates": len(train), "pairs_one_per_molecule": len(kept), **asdict(stats)}
+    card.pop("out_dir", None)
+    return kept, card

@@ -9,10 +9,11 @@ from __future__ import annotations
 import random
 from typing import Iterable
 
+from naturelm.errors import ConfigError
 from naturelm.language.tags import wrap
 
 TASKS = (
-    "retrosynthesis", "retrosynthesis_rag", "forward", "smiles_to_iupac", "iupac_to_smiles",
+    "retrosynthesis", "retrosynthesis_rag", "forward", "forward_rag", "smiles_to_iupac", "iupac_to_smiles",
     "molecule_generation", "protein_generation", "rna_generation", "material_generation",
     "property_to_molecule", "property_optimization", "bbb_classification", "bbb_optimization",
     "text_to_protein", "composition_to_material", "property_to_material", "guide_rna",
@@ -34,6 +35,11 @@ TEMPLATES: dict[str, list[str]] = {
         "What can be produced when these reactants combine? {reactants}",
         "Predict the product of the reaction between {reactants}.",
         "Given the reactants {reactants}, what is the main product?",
+    ],
+    "forward_rag": [
+        "{neighbours}\nWhat can be produced when these reactants combine? {reactants}",
+        "Here are similar known reactions:\n{neighbours}\nPredict the product of the reaction between {reactants}.",
+        "{neighbours}\nUsing these similar reactions as a guide, predict the main product of {reactants}.",
     ],
     "smiles_to_iupac": [
         "What is the IUPAC name of {mol}?",
@@ -93,6 +99,12 @@ TEMPLATES: dict[str, list[str]] = {
 }
 
 NEIGHBOUR_LINE = "Similar reaction: {product} → {reactants}"
+# Retrieval-augmented directions: (task, query field, answer field, neighbour line);
+# the fields are both Reaction attributes and tag names.
+RAG_DIRECTIONS = {
+    "retro": ("retrosynthesis_rag", "product", "reactants", NEIGHBOUR_LINE),
+    "forward": ("forward_rag", "reactants", "product", "Similar reaction: {reactants} → {product}"),
+}
 
 # Property phrasings: the value is rounded the way the text shows it, and `meta.target` holds that value.
 MOLECULE_PROPERTIES = ("QED", "HBA", "HBD", "FSP3", "RotBonds", "TPSA", "LogP")
@@ -121,7 +133,7 @@ SPACER_LENGTHS = (17, 18, 19, 20, 20, 20, 20, 21, 22, 23, 24)
 
 def template_texts() -> list[str]:
     """Every template string (task phrasings, the neighbour line, property phrasings): BPE training text."""
-    texts = [t for task in TASKS for t in TEMPLATES[task]] + [NEIGHBOUR_LINE]
+    texts = [t for task in TASKS for t in TEMPLATES[task]] + [NEIGHBOUR_LINE, RAG_DIRECTIONS["forward"][3]]
     texts += [p for p, _ in PROPERTY_TEXT.values()] + [p for p, _ in MATERIAL_TEXT.values()]
     texts += [n for n, _ in OPTIMIZATION.values()] + list(SOLUBILITY_LABELS.values()) + ["Yes.", "No."]
     return texts
@@ -265,32 +277,55 @@ def forward_records(reactions, rng: random.Random, augment: int = 0, seed: int =
     return out
 
 
-def rag_records(queries, train, rng: random.Random, k: int = 3, train_fp=None) -> list[dict]:
-    """Retrosynthesis with the k most similar TRAIN reactions (never one with the query's product) in the prompt.
+def rag_records(queries, train, rng: random.Random, k: int = 3, train_fp=None, direction: str = "retro") -> list[dict]:
+    """Records with the k most similar TRAIN reactions in the prompt, never the query's own reaction.
 
-    `train_fp` (the `fingerprint_matrix` of the train products) can be passed to reuse it across calls."""
+    direction "retro" (task retrosynthesis_rag): product -> reactants, neighbours by product similarity, none with
+    the query's product. "forward" (task forward_rag): reactants -> product, neighbours by reactant-set similarity,
+    none with the query's reactant set or product. `train_fp` (the `fingerprint_matrix` of the train side searched:
+    products for retro, reactant sets for forward) can be passed to reuse it across calls."""
+    task, query, answer, _ = rag_direction(direction)
     if not queries:
         return []
-    t_fp = train_fp if train_fp is not None else fingerprint_matrix([r.product for r in train])
-    q_fp = fingerprint_matrix([r.product for r in queries])
-    by_product: dict[str, list[int]] = {}
+    t_fp = train_fp if train_fp is not None else fingerprint_matrix([getattr(r, query) for r in train])
+    q_fp = fingerprint_matrix([getattr(r, query) for r in queries])
+    same: dict[str, set[int]] = {}  # a query or answer SMILES -> train rows holding it on that side
     for j, r in enumerate(train):
-        by_product.setdefault(r.product, []).append(j)
-    hits = tanimoto_neighbours(q_fp, t_fp, k, exclude=lambda i: by_product.get(queries[i].product, ()))
+        same.setdefault(f"q:{getattr(r, query)}", set()).add(j)
+        if direction == "forward":
+            same.setdefault(f"a:{getattr(r, answer)}", set()).add(j)
+
+    def exclude(i: int) -> set[int]:
+        q = queries[i]
+        return same.get(f"q:{getattr(q, query)}", set()) | same.get(f"a:{getattr(q, answer)}", set())
+
+    hits = tanimoto_neighbours(q_fp, t_fp, k, exclude=exclude)
     out = []
     for q, nb in zip(queries, hits):
-        neighbours = [{"product": train[j].product, "reactants": train[j].reactants, "similarity": round(s, 4)}
+        neighbours = [{query: getattr(train[j], query), answer: getattr(train[j], answer), "similarity": round(s, 4)}
                       for j, s in nb]
-        meta = {"product": q.product, "reactants": q.reactants, "rxn_class": q.rxn_class, "neighbours": neighbours}
-        text = _phrase("retrosynthesis_rag", rng, neighbours=neighbour_lines(neighbours), product=wrap("product", q.product))
-        out.append(record("retrosynthesis_rag", text, wrap("reactants", q.reactants), meta))
+        meta = {query: getattr(q, query), answer: getattr(q, answer), "rxn_class": q.rxn_class,
+                "neighbours": neighbours}
+        text = _phrase(task, rng, neighbours=neighbour_lines(neighbours, direction),
+                       **{query: wrap(query, getattr(q, query))})
+        out.append(record(task, text, wrap(answer, getattr(q, answer)), meta))
     return out
 
 
-def neighbour_lines(neighbours: list[dict]) -> str:
-    """`Similar reaction: <product>…</product> → <reactants>…</reactants>` lines of a retrieval-augmented prompt."""
-    return "\n".join(NEIGHBOUR_LINE.format(product=wrap("product", n["product"]), reactants=wrap("reactants", n["reactants"]))
+def neighbour_lines(neighbours: list[dict], direction: str = "retro") -> str:
+    """The neighbour lines of a retrieval-augmented prompt, one per reaction:
+    `Similar reaction: <product>…</product> → <reactants>…</reactants>` (retro) or
+    `Similar reaction: <reactants>…</reactants> → <product>…</product>` (forward)."""
+    line = rag_direction(direction)[3]
+    return "\n".join(line.format(product=wrap("product", n["product"]), reactants=wrap("reactants", n["reactants"]))
                      for n in neighbours)
+
+
+def rag_direction(direction: str) -> tuple[str, str, str, str]:
+    """(task, query field, answer field, neighbour line) of a retrieval direction; ConfigError if unknown."""
+    if direction not in RAG_DIRECTIONS:
+        raise ConfigError(f"unknown retrieval direction {direction!r}; use one of {sorted(RAG_DIRECTIONS)}")
+    return RAG_DIRECTIONS[direction]
 
 
 def _stable(text: str) -> int:

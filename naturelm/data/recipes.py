@@ -27,13 +27,15 @@ class Recipe:
     moses_train: int | None = 12_000  # first rows of MOSES train.csv.gz (train pool)
     moses_test: int | None = 2_000  # first rows of MOSES test.csv.gz (test pool; the next rows are the valid pool)
     moses_valid: int | None = 1_000
-    names_limit: int | None = 3_000  # raw records per name source (robocrys, chemicals) sent to OPSIN
-    naming_molecules: int = 0  # extra MOSES molecules named by naturelm.data.naming (0 = off)
+    names_limit: int | None = None  # raw records per name source (robocrys, chemicals) sent to OPSIN
+    naming_molecules: int = 20_000  # train-split corpus molecules (USPTO-50k, MOSES) named by the naming engine
+    naming_workers: int = 1  # naming engine processes
     crabnet_limit: int | None = 10_000  # rows per CrabNet property table
     uniprot_limit: int | None = 5_000
     protein_max_len: int = 600
     # instruction sets
-    train_cap: int | None = 3_000  # per task, except retrosynthesis / forward / rag below
+    train_cap: int | None = 3_000  # per task, except retrosynthesis / forward / rag / naming below
+    naming_train_cap: int | None = 20_000  # verified name pairs per naming task (SMILES->IUPAC, IUPAC->SMILES)
     valid_cap: int | None = 200
     test_cap: int | None = 300
     retro_augment: int = 2  # extra training copies with a randomized product SMILES
@@ -43,6 +45,7 @@ class Recipe:
     rag_k: int = 3
     rag_train_cap: int | None = 5_000
     rag_test_cap: int | None = 1_000
+    forward_rag_train_cap: int | None = 5_000  # forward_rag train records (valid: valid_cap, test: rag_test_cap)
     property_pool: int | None = 4_000  # train molecules given RDKit properties (property_to_molecule, corpus text)
     optimization_min_sim: float = 0.6
     bbb_min_sim: float = 0.5
@@ -61,10 +64,10 @@ class Recipe:
 RECIPES = {
     "tiny": Recipe("tiny"),
     "full": Recipe(
-        "full", moses_train=400_000, moses_test=20_000, moses_valid=5_000, names_limit=None, naming_molecules=5_000,
-        crabnet_limit=None, uniprot_limit=None, protein_max_len=2048, train_cap=200_000, valid_cap=2_000,
+        "full", moses_train=400_000, moses_test=20_000, moses_valid=5_000, naming_molecules=200_000, naming_workers=2,
+        crabnet_limit=None, uniprot_limit=None, protein_max_len=2048, train_cap=200_000, naming_train_cap=None, valid_cap=2_000,
         test_cap=5_000, retro_augment=4, retro_valid_cap=None, forward_train_cap=None, forward_augment=1,
-        rag_train_cap=None, rag_test_cap=None, property_pool=100_000, guide_rna_per_sequence=4,
+        rag_train_cap=None, rag_test_cap=None, forward_rag_train_cap=None, property_pool=100_000, guide_rna_per_sequence=4,
         pretrain_tokens=None, max_repeats=1, block_size=8192,
     ),
 }

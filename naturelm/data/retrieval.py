@@ -299,25 +299,34 @@ class CompositionIndex:
 
 
 class ReactionMemory:
-    """Training reactions retrievable by product similarity: the neighbours of retrieval-augmented prompts."""
+    """Training reactions retrievable by similarity: the neighbours of retrieval-augmented prompts.
 
-    def __init__(self, products: list[str], reactants: list[str]):
+    direction "retro" indexes products (retrosynthesis_rag), "forward" indexes reactant sets (forward_rag)."""
+
+    def __init__(self, products: list[str], reactants: list[str], direction: str = "retro"):
+        from naturelm.data.instructions import rag_direction
+
+        self.direction, self.field = direction, rag_direction(direction)[1]
         self.products, self.reactants = list(products), list(reactants)
-        self.index = FingerprintIndex().build(range(len(self.products)), self.products)
-        self._keys_by_product: dict[str, list[str]] = {}
-        for i, p in enumerate(self.products):
-            self._keys_by_product.setdefault(p, []).append(str(i))
+        if len(self.products) != len(self.reactants):
+            raise ValueError(f"{len(self.products)} products but {len(self.reactants)} reactant sets")
+        queries = self.products if self.field == "product" else self.reactants
+        self.index = FingerprintIndex().build(range(len(queries)), queries)
+        self._keys_by_query: dict[str, list[str]] = {}
+        for i, q in enumerate(queries):
+            self._keys_by_query.setdefault(q, []).append(str(i))
 
     @classmethod
-    def from_uspto50k(cls, path=None) -> "ReactionMemory":
+    def from_uspto50k(cls, path=None, direction: str = "retro") -> "ReactionMemory":
         """The USPTO-50k TRAIN split (never valid/test) as a memory."""
         from naturelm.data.sources.uspto50k import load_uspto50k
 
         train = load_uspto50k(path, split="train")
-        return cls([r.product for r in train], [r.reactants for r in train])
+        return cls([r.product for r in train], [r.reactants for r in train], direction)
 
-    def neighbours(self, product: str, k: int = 3) -> list[tuple[str, str, float]]:
-        """(product, reactants, similarity) of the k most similar reactions, never one with the query's product."""
-        same = self._keys_by_product.get(product, [])
+    def neighbours(self, query: str, k: int = 3) -> list[tuple[str, str, float]]:
+        """(product, reactants, similarity) of the k reactions most similar to a product (retro) or reactant set
+        (forward), never one with the query itself on that side."""
+        same = self._keys_by_query.get(query, [])
         return [(self.products[int(key)], self.reactants[int(key)], s)
-                for key, s in self.index.query(product, k, exclude_keys=same)]
+                for key, s in self.index.query(query, k, exclude_keys=same)]

@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from naturelm.eval.harness import RANK_PRIOR_WEIGHT
+
 app = typer.Typer(help="Evaluate models on the NatureLM task suite.", invoke_without_command=True,
                   pretty_exceptions_enable=False)
 
@@ -22,8 +24,8 @@ def evaluate(
     k: int = typer.Option(10, "--k", help="candidates per input for top-k tasks"),
     samples: Optional[int] = typer.Option(None, "--samples", help="override samples per input of sampling tasks"),
     rank: bool = typer.Option(False, "--rank", help="retrosynthesis: also rank model+RetroSim candidates with the model"),
-    rank_weight: float = typer.Option(0.0, "--rank-weight", help="--rank: weight of RetroSim's score beside the "
-                                      "model's log-probability (tune it with bench/retro_ranking.py)"),
+    rank_weight: float = typer.Option(RANK_PRIOR_WEIGHT, "--rank-weight", help="--rank: weight of RetroSim's score "
+                                      "beside the model's log-probability (tune it with bench/retro_ranking.py)"),
     list_tasks: bool = typer.Option(False, "--list", help="list the tasks and exit"),
 ) -> None:
     """Run `naturelm eval --model PATH[,retrosim,...] --tasks t1,t2|all --data DIR --out DIR`."""

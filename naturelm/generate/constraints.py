@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 from naturelm.language.tags import DOMAINS, TAGS
 
+MEMO_SIZE = 1 << 16  # memoised state transitions kept (masks: a sixteenth of that)
 MAX_RINGS = 9  # ring bonds open at once (USPTO-50k never exceeds 9); more are closed before new ones open
 ORGANIC = frozenset("B C N O S P F I Cl Br b c n o s p *".split())
 BONDS = frozenset("= # - / \\ : ~".split())
@@ -94,6 +95,8 @@ class Constraints:
         self._torch = torch
         self._kinds = {k: self._mask(v) for k, v in kinds.items()}
         self._cache: dict = {}
+        self._masks: dict = {}  # memo of `allowed` by what it depends on
+        self._next: dict = {}  # memo of `advance` by (state, token)
 
     # ------------------------------------------------------------------ states
     def open_tail(self, prompt_ids: list[int]) -> list[int]:
@@ -120,7 +123,15 @@ class Constraints:
         return replace(state, n=0, smiles=Smiles() if TAGS[state.tag].domain == "molecule" else None, sg=False, expect=None)
 
     def advance(self, state: State, tid: int) -> State:
-        """The state after emitting token `tid`."""
+        """The state after emitting token `tid` (memoised: states are immutable)."""
+        nxt = self._next.get((state, tid))
+        if nxt is None:
+            if len(self._next) >= MEMO_SIZE:
+                self._next.clear()
+            nxt = self._next[(state, tid)] = self._advance(state, tid)
+        return nxt
+
+    def _advance(self, state: State, tid: int) -> State:
         if state.done or tid == self.eos:
             return replace(state, done=True)
         if state.tag is None:
@@ -154,6 +165,11 @@ class Constraints:
             return replace(s, last="close", depth=s.depth - 1)
         return replace(s, last=kind)
 
+    def closes_in_time(self, state: State, remaining: int) -> bool:
+        """Whether every continuation of `state` closes within `remaining` tokens: a SMILES written under
+        constraints with room to finish (see `allowed`); nothing else is forced to end."""
+        return self.enabled and state.smiles is not None and not state.done and state.smiles.need <= remaining
+
     def is_stop(self, tid: int) -> bool:
         return tid in self.stop_ids
 
@@ -165,7 +181,7 @@ class Constraints:
         return m
 
     def allowed(self, state: State, remaining: int):
-        """Bool mask over the vocabulary of what may come next (None: no restriction).
+        """Bool mask over the vocabulary of what may come next (None: no restriction; shared, do not modify).
 
         `remaining` counts the tokens left including this one. A free move adds at most 2 to `Smiles.need`, and
         every finishing move (a needed atom, a ring closure, `)`, `]`, the closing tag) removes 1, so switching
@@ -174,8 +190,19 @@ class Constraints:
         if not self.enabled or state.done:
             return None
         s = state.smiles
+        closing = s is not None and remaining <= s.need + 2  # one more free move could add 2 to `need`: only finish
+        memo = (state.tag, s, state.n > 0, state.sg, state.expect, closing)
+        mask = self._masks.get(memo)
+        if mask is None:
+            if len(self._masks) >= MEMO_SIZE // 16:
+                self._masks.clear()
+            mask = self._masks[memo] = self._allowed(state, closing)
+        return mask
+
+    def _allowed(self, state: State, closing: bool):
+        s = state.smiles
         if s is not None:
-            if remaining <= s.need + 2:  # one more free move could add 2 to `need`: from here, only finish
+            if closing:
                 return self._smiles_closing(s, self.close_of[state.tag])
             key = (state.tag, s.last, s.depth > 0, bool(s.rings), s.bracket, s.closable)
         else:

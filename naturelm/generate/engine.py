@@ -3,19 +3,26 @@
 One forward per step over `model(...)` with the cache; positions follow HF `generate` (cumsum of the attention
 mask), so greedy output equals `model.generate` greedy on the same prompts. Generation stops at EOS or at the
 closing tag of the entity being written.
+
+Beam search runs each prompt once and then only its live beams: finished prompts leave the batch, beams that can
+no longer reach the k best distinct answers are dropped, and on Llama models the prompt's keys/values are kept
+once for all its beams (`_SharedPromptDecoder`). Its answers and scores are those of the plain search (kept in
+tests/generate_reference.py) up to float rounding; `logprobs` likewise runs each distinct prompt once.
 """
 from __future__ import annotations
 
 import inspect
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from naturelm.errors import ConfigError
 from naturelm.generate.constraints import Constraints
 from naturelm.generate.postprocess import Generation, dedup, is_empty, to_generation
 from naturelm.language.prompts import format_prompt
 from naturelm.language.tags import split_tagged
 
 NEG_INF = float("-inf")
+GROW = 16  # the per-row cache of written tokens grows by this many at a time
 
 
 @dataclass
@@ -30,6 +37,136 @@ class Decoded:
 def beam_width(k: int) -> int:
     """Beams actually run to return k distinct candidates after canonicalisation."""
     return k if k <= 1 else 2 * k
+
+
+class _CacheDecoder:
+    """Live rows over the model's own KV cache: the prompts once, then one token per row and step.
+
+    `step(src, tokens)`: row i of the new batch continues row src[i] of the previous one (after the prompt
+    forward, the rows are the prompts) with tokens[i]; returns next-token logits (rows, vocab), float32.
+    """
+
+    def __init__(self, engine, ids, mask, pos):
+        self.engine, self.mask, self.pos = engine, mask, pos[:, -1:]
+        self.logits, self.cache = engine._forward(ids, mask, pos, None)
+        self.logits = self.logits[:, -1]
+
+    def step(self, src, tokens):
+        import torch
+
+        self.cache.reorder_cache(src)
+        self.mask = torch.cat([self.mask[src], self.mask.new_ones((len(src), 1))], dim=1)
+        self.pos = self.pos[src] + 1
+        logits, self.cache = self.engine._forward(tokens[:, None], self.mask, self.pos, self.cache)
+        return logits[:, -1]
+
+
+class _SharedPromptDecoder:
+    """`_CacheDecoder` for Llama-architecture models, with each prompt's keys/values stored once for all its rows.
+
+    Only the tokens written since the prompt are cached per row, so reordering beams copies those alone, and
+    attention over the prompt runs as one matrix product per prompt for all its rows. Same arithmetic as the
+    model's own layers (its modules are called), up to float rounding.
+    """
+
+    def __init__(self, engine, ids, mask, pos):
+        import torch
+
+        model = engine.model
+        self.base, self.lm_head = model.model, model.get_output_embeddings()
+        logits, cache = engine._forward(ids, mask, pos, None)
+        self.logits = logits[:, -1]
+        self.pk = [layer.keys for layer in cache.layers]  # per layer (prompts, kv heads, prompt length, head dim)
+        self.pv = [layer.values for layer in cache.layers]
+        self.pmask = torch.zeros(mask.shape, dtype=self.pk[0].dtype, device=mask.device).masked_fill(mask == 0, NEG_INF)
+        self.row_prompt = torch.arange(len(ids), device=mask.device)  # prompt of each row
+        self.gk = self.gv = None  # per layer (rows, kv heads, room for written tokens, head dim)
+        self.written = 0  # tokens written since the prompt (the same for every row)
+        self.pos = pos[:, -1]
+
+    @staticmethod
+    def supports(model) -> bool:
+        return getattr(model.config, "model_type", None) == "llama" and hasattr(model, "model")
+
+    def step(self, src, tokens):
+        import torch
+
+        self.row_prompt, self.pos = self.row_prompt[src], self.pos[src] + 1
+        t = self.written
+        if self.gk is None or t == self.gk[0].shape[2]:  # room for GROW more tokens per row
+            room = (len(src), self.pk[0].shape[1], t + GROW, self.pk[0].shape[3])
+            gk, gv = [k.new_empty(room) for k in self.pk], [v.new_empty(room) for v in self.pv]
+            for new, old in zip(gk + gv, (self.gk + self.gv) if t else []):
+                new[:, :, :t] = old.index_select(0, src)
+            self.gk, self.gv = gk, gv
+        else:
+            self.gk = [k.index_select(0, src) for k in self.gk]
+            self.gv = [v.index_select(0, src) for v in self.gv]
+        self.written = t + 1
+        prompts, inverse, counts = torch.unique_consecutive(self.row_prompt, return_inverse=True, return_counts=True)
+        if len(prompts) < self.pk[0].shape[0]:  # prompts that finished leave the prompt cache
+            self.pk = [k.index_select(0, prompts) for k in self.pk]
+            self.pv = [v.index_select(0, prompts) for v in self.pv]
+            self.pmask = self.pmask.index_select(0, prompts)
+            self.row_prompt = inverse
+        width = int(counts.max())
+        slot = None
+        if int(counts.min()) != width:  # rows per prompt differ: pad each prompt's rows to `width` slots
+            first = torch.cumsum(counts, 0) - counts
+            slot = inverse * width + torch.arange(len(src), device=src.device) - first[inverse]
+        x = self.base.embed_tokens(tokens)
+        cos, sin = self.base.rotary_emb(x, self.pos[:, None])
+        cos, sin = cos[:, 0], sin[:, 0]
+        for i, layer in enumerate(self.base.layers):
+            attn, h = layer.self_attn, layer.input_layernorm(x)
+            q = attn.q_proj(h).view(len(src), -1, attn.head_dim)
+            k = attn.k_proj(h).view(len(src), -1, attn.head_dim)
+            v = attn.v_proj(h).view(len(src), -1, attn.head_dim)
+            q, k = apply_rope(q, k, cos, sin)
+            self.gk[i][:, :, t], self.gv[i][:, :, t] = k, v
+            out = self._attend(q, self.gk[i][:, :, :t + 1], self.gv[i][:, :, :t + 1], self.pk[i], self.pv[i],
+                               attn.scaling, slot, width)
+            x = x + attn.o_proj(out.reshape(len(src), -1))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        return self.lm_head(self.base.norm(x)).float()
+
+    def _attend(self, q, gk, gv, pk, pv, scaling, slot, width):
+        """Attention of one query per row over its prompt (shared, masked padding) and its own written tokens."""
+        import torch
+
+        rows, n_kv, dim = q.shape[0], pk.shape[1], q.shape[-1]
+        n_p, plen = pk.shape[0], pk.shape[2]
+        q = q.view(rows, n_kv, -1, dim) * scaling  # (rows, kv heads, query heads per kv head, dim)
+        groups = q.shape[2]
+        qs = q if slot is None else q.new_zeros((n_p * width, n_kv, groups, dim)).index_copy_(0, slot, q)
+        qs = qs.view(n_p, width, n_kv, groups, dim).transpose(1, 2).reshape(n_p, n_kv, width * groups, dim)
+        sp = torch.matmul(qs, pk.transpose(2, 3)).add_(self.pmask[:, None, None, :])
+        sp = sp.view(n_p, n_kv, width, groups, plen).transpose(1, 2).reshape(n_p * width, n_kv, groups, plen)
+        if slot is not None:
+            sp = sp.index_select(0, slot)
+        sg = torch.matmul(q, gk.transpose(2, 3))
+        w = torch.softmax(torch.cat([sp, sg], dim=-1), dim=-1, dtype=torch.float32).to(q.dtype)
+        wp, wg = w[..., :plen], w[..., plen:]
+        if slot is not None:
+            wp = wp.new_zeros((n_p * width, n_kv, groups, plen)).index_copy_(0, slot, wp)
+        wp = wp.reshape(n_p, width, n_kv, groups, plen).transpose(1, 2).reshape(n_p, n_kv, width * groups, plen)
+        op = torch.matmul(wp, pv).view(n_p, n_kv, width, groups, dim).transpose(1, 2)
+        op = op.reshape(n_p * width, n_kv, groups, dim)
+        if slot is not None:
+            op = op.index_select(0, slot)
+        return op + torch.matmul(wg, gv)
+
+
+def apply_rope(q, k, cos, sin):
+    """Rotary position embedding of (rows, heads, dim) queries and keys, cos/sin (rows, dim) (HF Llama's rule)."""
+    import torch
+
+    cos, sin, half = cos[:, None], sin[:, None], q.shape[-1] // 2
+
+    def rotate_half(x):
+        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+    return q * cos + rotate_half(q) * sin, k * cos + rotate_half(k) * sin
 
 
 class Engine:
@@ -71,6 +208,14 @@ class Engine:
         new_cache = out["cache"] if "cache" in out else out.get("past_key_values")
         return out.logits.float(), new_cache
 
+    def decoder(self, prompt_ids: list[list[int]], shared: bool | None = None):
+        """Incremental decoder over the prompts (see `_CacheDecoder`); prompts stored once per prompt when the
+        architecture allows (`shared=None`: whenever it does)."""
+        ids, mask, pos = self._left_pad(prompt_ids)
+        if shared is None:
+            shared = _SharedPromptDecoder.supports(self.model)
+        return (_SharedPromptDecoder if shared else _CacheDecoder)(self, ids, mask, pos)
+
     def _masked(self, logits, cons: Constraints, states, remaining: int):
         """Logits with disallowed ids at -inf (the constraints never leave a row with nothing allowed)."""
         import torch
@@ -82,7 +227,7 @@ class Engine:
             return logits
         ones = torch.ones(logits.shape[-1], dtype=torch.bool, device=logits.device)
         allowed = torch.stack([ones if m is None else m for m in masks])
-        return logits.masked_fill(~allowed, NEG_INF)
+        return torch.where(allowed, logits, NEG_INF)
 
     # ------------------------------------------------------------------ greedy / sampling
     def sample(self, prompt_ids: list[list[int]], n: int = 1, temperature: float = 0.7, top_p: float = 1.0,
@@ -129,88 +274,147 @@ class Engine:
 
     # ------------------------------------------------------------------ beam search
     def beam(self, prompt_ids: list[list[int]], width: int, max_new_tokens: int = 128, constrained: bool = True,
-             expect: str | None = None, length_penalty: float = 0.0) -> list[list[Decoded]]:
+             expect: str | None = None, length_penalty: float = 0.0, key=None, k: int | None = None
+             ) -> list[list[Decoded]]:
         """Beam search with `width` beams per prompt; every finished hypothesis, best first.
 
         Score: summed log-probability / length**length_penalty. Beams that never stop are returned last-resort
-        (finished=False) when fewer than `width` hypotheses finished.
+        (finished=False) when fewer than `width` hypotheses finished. Each prompt is encoded once; only live beams
+        are computed, and a prompt leaves the batch (rows and cache) as soon as its search is done.
+
+        `key(prompt_index, ids)` and `k` (no length penalty): a beam is dropped once k distinct finished answers
+        (by key) score at least as well, since none of its continuations can reach the best k distinct answers;
+        those stay exactly what the full search finds, while worse hypotheses are no longer all returned.
         """
         import torch
 
         cons = self.constraints(constrained)
-        P, W = len(prompt_ids), width
-        rows = [p for p in prompt_ids for _ in range(W)]
-        ids, mask, pos = self._left_pad(rows)
-        states = [cons.start(p, expect) for p in rows]
-        toks: list[list[int]] = [[] for _ in rows]
-        beam_scores = torch.full((P, W), NEG_INF, dtype=torch.float64)
-        beam_scores[:, 0] = 0.0
-        pools: list[list[tuple[float, list[int], bool]]] = [[] for _ in range(P)]
-        done = [False] * P
+        W = width
+        prune = key is not None and k is not None and not length_penalty
         norm = (lambda s, n: s / (n ** length_penalty)) if length_penalty else (lambda s, n: s)
-        cache, cur = None, ids
+        pools: list[list[tuple[float, list[int], bool]]] = [[] for _ in prompt_ids]
+        best: list[dict] = [{} for _ in prompt_ids]  # per prompt: key -> best finished score (pruning)
+        # the batch holds the live beams only: spans[i] = (prompt, first row, rows); one row per prompt at first
+        spans = [(p, p, 1) for p in range(len(prompt_ids))]
+        states = [cons.start(p, expect) for p in prompt_ids]
+        toks: list[list[int]] = [[] for _ in prompt_ids]
+        scores = torch.zeros(len(prompt_ids), dtype=torch.float64, device=self.device)
         with torch.inference_mode():
+            decoder = self.decoder(prompt_ids)
+            logits = decoder.logits
             for step in range(max_new_tokens):
-                logits, cache = self._forward(cur, mask, pos, cache)
-                logp = torch.log_softmax(logits[:, -1], -1)
-                logp = self._masked(logp, cons, states, max_new_tokens - step)
-                V = logp.shape[-1]
-                total = (beam_scores.view(-1, 1).to(logp.device) + logp.double()).view(P, W * V)
-                top, idx = total.topk(min(2 * W, W * V), dim=1)
-                top, idx = top.tolist(), idx.tolist()
-                src, nxt, new_scores = [], [], []
-                for p in range(P):
+                # the best 2W of a prompt are among the best 2W of each of its rows: log-probabilities of those only
+                lse = torch.logsumexp(logits, -1, keepdim=True)
+                top, tid = self._masked(logits, cons, states, max_new_tokens - step).topk(min(2 * W, logits.shape[-1]))
+                total = scores[:, None] + (top - lse).double()
+                C = top.shape[-1]
+                tid = tid.tolist()
+                last = step == max_new_tokens - 1
+                src, nxt, new_scores, new_spans = [], [], [], []
+                for p, r0, n in spans:
+                    best_s, idx = total[r0:r0 + n].reshape(-1).topk(min(2 * W, n * C))
                     live: list[tuple[float, int, int]] = []
-                    if not done[p]:
-                        for rank, (s, j) in enumerate(zip(top[p], idx[p])):
-                            if s == NEG_INF:
-                                break
-                            b, t = p * W + j // V, j % V
-                            if cons.is_stop(t):
-                                if rank < W:
-                                    pools[p].append((norm(s, len(toks[b]) + 1), toks[b] + [t], True))
-                                continue
-                            live.append((s, b, t))
-                            if len(live) == W:
-                                break
-                    live += [(NEG_INF, p * W, self.tok.pad_token_id)] * (W - len(live))
-                    if not done[p]:
-                        best_live = norm(live[0][0], step + 1)
-                        finished = sorted((h[0] for h in pools[p]), reverse=True)
-                        done[p] = live[0][0] == NEG_INF or (len(finished) >= W and best_live <= finished[W - 1])
-                    for s, b, t in live:
-                        src.append(b), nxt.append(t), new_scores.append(s)
-                for p in range(P):  # beams still alive at the end (or when a prompt ran out): kept as unfinished
-                    if step == max_new_tokens - 1 and len(pools[p]) < W:
-                        for j in range(W):
-                            s, b = new_scores[p * W + j], src[p * W + j]
-                            if s != NEG_INF:
-                                pools[p].append((norm(s, len(toks[b]) + 1), toks[b] + [nxt[p * W + j]], False))
-                if all(done):
+                    for rank, (s, j) in enumerate(zip(best_s.tolist(), idx.tolist())):
+                        if s == NEG_INF:
+                            break
+                        b = r0 + j // C
+                        t = tid[b][j % C]
+                        if cons.is_stop(t):
+                            if rank < W:
+                                hyp = toks[b] + [t]
+                                pools[p].append((norm(s, len(hyp)), hyp, True))
+                                if prune:
+                                    h = key(p, hyp)
+                                    best[p][h] = max(best[p].get(h, NEG_INF), s)
+                            continue
+                        live.append((s, b, t))
+                        if len(live) == W:
+                            break
+                    if last and len(pools[p]) < W:  # beams still alive at the end: kept as unfinished
+                        pools[p] += [(norm(s, len(toks[b]) + 1), toks[b] + [t], False) for s, b, t in live]
+                    finished = sorted((h[0] for h in pools[p]), reverse=True)
+                    if not live or (len(finished) >= W and norm(live[0][0], step + 1) <= finished[W - 1]):
+                        continue  # done: its rows leave the batch
+                    # pruning changes which worse hypotheses finish, hence the pool size that decides whether
+                    # beams alive at the last step are kept as unfinished: only once that is settled either way
+                    if prune and len(best[p]) >= k and (len(pools[p]) >= W or all(
+                            cons.closes_in_time(states[b], max_new_tokens - step) for _, b, _ in live)):
+                        floor = sorted(best[p].values(), reverse=True)[k - 1]
+                        live = [h for h in live if h[0] > floor]
+                    if live:
+                        new_spans.append((p, len(src), len(live)))
+                        for s, b, t in live:
+                            src.append(b), nxt.append(t), new_scores.append(s)
+                if not new_spans or last:
                     break
-                src_t = torch.as_tensor(src, device=self.device)
-                cache.reorder_cache(src_t)
+                spans = new_spans
+                logits = decoder.step(torch.as_tensor(src, device=self.device),
+                                      torch.as_tensor(nxt, device=self.device))
                 states = [cons.advance(states[b], t) for b, t in zip(src, nxt)]
                 toks = [toks[b] + [t] for b, t in zip(src, nxt)]
-                beam_scores = torch.tensor(new_scores, dtype=torch.float64).view(P, W)
-                cur = torch.as_tensor(nxt, device=self.device)[:, None]
-                mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-                pos = pos[:, -1:] + 1
+                scores = torch.tensor(new_scores, dtype=torch.float64, device=self.device)
         return [[Decoded(t, s, f) for s, t, f in sorted(pool, key=lambda h: -h[0])] for pool in pools]
 
     # ------------------------------------------------------------------ scoring
-    def logprobs(self, prompt_ids: list[list[int]], continuations: list[list[int]]) -> list[list[float]]:
-        """Per-token log-probabilities of each continuation given its prompt (one forward, no cache)."""
+    def logprobs(self, prompt_ids: list[list[int]], continuations: list[list[int]], rows: int = 32
+                 ) -> list[list[float]]:
+        """Per-token log-probabilities of each continuation given its prompt.
+
+        Each distinct prompt is run once; its cache is then copied to its continuations, which run together,
+        right-padded, at least `rows` at a time (a prompt's continuations are never split).
+        """
+        if any(not p for p in prompt_ids):
+            raise ConfigError("logprobs: every prompt needs at least one token (the BOS token, for instance)")
+        index: dict[tuple, int] = {}
+        which = [index.setdefault(tuple(p), len(index)) for p in prompt_ids]
+        by_prompt: list[list[int]] = [[] for _ in index]
+        for i, (u, c) in enumerate(zip(which, continuations)):
+            if c:
+                by_prompt[u].append(i)
+        prompts = list(index)
+        out: list[list[float]] = [[] for _ in continuations]
+        chunk, n = [], 0
+        for u, members in enumerate(by_prompt):
+            if members:
+                chunk, n = chunk + [u], n + len(members)
+            if chunk and (n >= rows or u == len(prompts) - 1):
+                self._score_chunk([list(prompts[v]) for v in chunk], [by_prompt[v] for v in chunk], continuations, out)
+                chunk, n = [], 0
+        return out
+
+    def _score_chunk(self, prompts: list[list[int]], members: list[list[int]], continuations, out) -> None:
+        """`logprobs` for a few prompts: one forward over the prompts, one over all their continuations."""
         import torch
 
-        rows = [p + c for p, c in zip(prompt_ids, continuations)]
-        ids, mask, pos = self._left_pad(rows)
+        ids, mask, pos = self._left_pad(prompts)
+        rows = torch.as_tensor([j for j, m in enumerate(members) for _ in m], device=self.device)
+        conts = [continuations[i] for m in members for i in m]
         with torch.inference_mode():
-            logits, _ = self._forward(ids, mask, pos, None, keep=0)
-            logp = torch.log_softmax(logits[:, :-1], -1)
-            target = ids[:, 1:]
-            tok_lp = logp.gather(-1, target[..., None])[..., 0].cpu()
-        return [tok_lp[i, tok_lp.shape[1] - len(c):].tolist() if c else [] for i, c in enumerate(continuations)]
+            logits, cache = self._forward(ids, mask, pos, None)
+            first = torch.log_softmax(logits[:, -1], -1)[rows]
+            firsts = first.gather(1, torch.as_tensor([c[0] for c in conts], device=self.device)[:, None])[:, 0]
+            width = max(len(c) for c in conts) - 1
+            rest = None
+            if width:
+                feed = torch.full((len(conts), width), self.tok.pad_token_id, dtype=torch.long)  # right-padded
+                target = torch.zeros((len(conts), width), dtype=torch.long)
+                fed = torch.zeros((len(conts), width), dtype=torch.long)
+                for i, c in enumerate(conts):
+                    feed[i, :len(c) - 1] = torch.as_tensor(c[:-1], dtype=torch.long)
+                    target[i, :len(c) - 1] = torch.as_tensor(c[1:], dtype=torch.long)
+                    fed[i, :len(c) - 1] = 1
+                feed, target, fed = feed.to(self.device), target.to(self.device), fed.to(self.device)
+                cache.reorder_cache(rows)
+                cont_pos = pos[rows, -1:] + 1 + torch.arange(width, device=self.device)
+                logits, _ = self._forward(feed, torch.cat([mask[rows], fed], dim=1), cont_pos, cache, keep=0)
+                rest = torch.log_softmax(logits, -1).gather(-1, target[..., None])[..., 0].cpu()
+        firsts = firsts.cpu().tolist()
+        k = 0
+        for m in members:
+            for i in m:
+                c = continuations[i]
+                out[i] = [firsts[k]] + (rest[k, :len(c) - 1].tolist() if rest is not None else [])
+                k += 1
 
     # ------------------------------------------------------------------ results
     def _response(self, prompt: list[int], ids: list[int], cons: Constraints) -> str:
@@ -233,10 +437,18 @@ class Engine:
         for start in range(0, len(ids), batch_size):
             chunk = ids[start:start + batch_size]
             if num_beams > 1:
-                found = self.beam(chunk, beam_width(num_beams), max_new_tokens, constrained, expect, length_penalty)
-                for p, hyps in zip(chunk, found):
-                    gens = [to_generation(self._response(p, h.ids, cons), h.score, expect=expect) for h in hyps]
-                    results.append(dedup(gens, num_beams))
+                checked: dict[str, Generation] = {}  # each decoded answer checked once (RDKit), score set below
+
+                def check(i: int, hyp: list[int]) -> Generation:
+                    text = self._response(chunk[i], hyp, cons)
+                    if text not in checked:
+                        checked[text] = to_generation(text, 0.0, expect=expect)
+                    return checked[text]
+
+                found = self.beam(chunk, beam_width(num_beams), max_new_tokens, constrained, expect, length_penalty,
+                                  key=lambda i, hyp: check(i, hyp).key, k=num_beams)
+                for i, hyps in enumerate(found):
+                    results.append(dedup([replace(check(i, h.ids), score=h.score) for h in hyps], num_beams))
                 continue
             found = self.sample(chunk, n, temperature, top_p, max_new_tokens, constrained, seed + start, expect)
             gens = [[to_generation(self._response(p, h.ids, cons), h.score, expect=expect) for h in hyps]

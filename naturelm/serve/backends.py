@@ -33,6 +33,13 @@ class VLLMNatureLM(NatureLM):
     def classify(self, question):
         raise ConfigError("classify needs token log-probabilities from the engine; serve with --backend engine")
 
+    def retrosynthesis(self, product, k: int = 10, method: str = "auto", **kw):
+        """The model's beams; ranking RetroSim's candidates needs the engine's log-probabilities."""
+        if method == "ranked":
+            raise ConfigError("method='ranked' scores candidates with the engine's log-probabilities; "
+                              "serve with --backend engine")
+        return super().retrosynthesis(product, k=k, method="model" if method == "auto" else method, **kw)
+
 
 def load_model(path: Path, backend: str = "engine"):
     """A loaded model behind the `NatureLM.generate` contract and its task methods."""

@@ -42,7 +42,11 @@ class _Sampled(_Req):
 
 class Retrosynthesis(_Req):
     product: str = Field(description="product SMILES (atom maps are stripped)", examples=["CC(=O)Nc1ccc(O)cc1"])
-    k: int = Field(5, ge=1, description="number of distinct reactant sets (beam search)")
+    k: int = Field(5, ge=1, description="number of distinct reactant sets")
+    method: Literal["auto", "model", "ranked", "rag"] = Field(
+        "auto", description="'model': the model's beams; 'ranked': RetroSim's candidates ranked by the model; "
+                            "'rag': retrieval-augmented beams; 'auto': ranked when the checkpoint opts in and a "
+                            "RetroSim is found, else model. Each result's `source` says which was used.")
 
 
 class Forward(_Req):
@@ -145,6 +149,21 @@ def _prep_material(r: DesignMaterial, check) -> dict:
     return {"elements": r.elements, "property": r.property, "target": r.target}
 
 
+def _retro(m, xs: list[dict], k: int, gen: dict) -> list:
+    """One retrosynthesis call per method in the batch; a method that fails (e.g. 'ranked' with no RetroSim)
+    fails only its own requests."""
+    out: list = [None] * len(xs)
+    for method in dict.fromkeys(x["method"] for x in xs):
+        idx = [i for i, x in enumerate(xs) if x["method"] == method]
+        try:
+            res = m.retrosynthesis([xs[i]["product"] for i in idx], k=k, method=method, **gen)
+        except NatureLMError as exc:
+            res = [exc] * len(idx)
+        for i, r in zip(idx, res):
+            out[i] = r
+    return out
+
+
 def _material(m, i: dict, n: int, gen: dict):
     if i["elements"] is not None:
         return m.design_material(elements=i["elements"], n=n, **gen)
@@ -152,9 +171,9 @@ def _material(m, i: dict, n: int, gen: dict):
 
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (
-    TaskSpec("retrosynthesis", "Reactant sets that make a product (canonical, sorted; beam search).", Retrosynthesis,
-             lambda r, c: {"product": _smiles(r.product, c)},
-             lambda m, xs, k, g: m.retrosynthesis([x["product"] for x in xs], k=k, **g), "k", True),
+    TaskSpec("retrosynthesis", "Reactant sets that make a product (canonical, sorted; model beams or RetroSim's "
+             "candidates ranked by the model).", Retrosynthesis,
+             lambda r, c: {"product": _smiles(r.product, c), "method": r.method}, _retro, "k", True),
     TaskSpec("forward", "The product of a set of reactants.", Forward,
              lambda r, c: {"reactants": canonical_reactant_set(c(r.reactants, "reactants"))},
              lambda m, xs, k, g: m.forward([x["reactants"] for x in xs], k=k, **g), "k", True),

@@ -18,6 +18,7 @@ DEFAULTS: dict[str, Any] = {
         "block_size": None,   # pretrain block length; default DIR/pretrain/meta.json block_size
         "max_length": 512,    # sft/dpo: longer pairs are skipped (and counted)
         "tasks": None,        # sft: restrict to these task names
+        "task_repeats": {},   # sft: oversampling, e.g. {molecule_generation: 4} repeats those records 4 times
         "max_examples": None,  # sft/dpo: cap on training records (the first N)
         "bucket_factor": 64,  # sft: length-sorting window, in global batches
     },
@@ -61,7 +62,7 @@ def _merge(base: dict, update: dict, where: str = "") -> dict:
         path = f"{where}{key}"
         if key not in base:
             raise ConfigError(f"unknown config key {path!r}; known here: {sorted(base)}")
-        if isinstance(base[key], dict) and key != "overrides":
+        if isinstance(base[key], dict) and key not in ("overrides", "task_repeats"):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {path!r} is a section; got {value!r}")
             _merge(base[key], value, path + ".")

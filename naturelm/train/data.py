@@ -180,7 +180,7 @@ class SFTData(_Bucketed):
 
     def __init__(self, data_dir, split: str, tok, max_length: int, global_batch: int, seed: int,
                  tasks: list[str] | None = None, max_examples: int | None = None, window: int = 64,
-                 records: list[dict] | None = None):
+                 records: list[dict] | None = None, task_repeats: dict[str, int] | None = None):
         if records is None:
             path = _require(Path(data_dir) / "instructions" / f"{split}.jsonl", "instruction set")
             records = read_jsonl(path)
@@ -188,6 +188,8 @@ class SFTData(_Bucketed):
             records = [r for r in records if r.get("task") in set(tasks)]
         if max_examples:
             records = records[: int(max_examples)]
+        if task_repeats:
+            records = [r for r in records for _ in range(max(1, int(task_repeats.get(r.get("task"), 1))))]
         self.ids, self.labels, self.skipped = [], [], 0
         for rec in records:
             ids, labels = encode_pair(tok, rec["instruction"], rec["response"])

@@ -17,7 +17,7 @@ def make_job(cfg: dict, tok, model, accelerator, out: Path) -> Job:
     max_length = min(d["max_length"], model.config.max_position_embeddings)
     global_batch = t["micro_batch_size"] * t["grad_accum"] * accelerator.num_processes
     train = SFTData(d["dir"], "train", tok, max_length, global_batch, cfg["seed"], d["tasks"], d["max_examples"],
-                    d["bucket_factor"])
+                    d["bucket_factor"], task_repeats=d["task_repeats"])
     valid = None
     if cfg["log"]["eval_every"] and (Path(d["dir"]) / "instructions" / "valid.jsonl").is_file():
         valid = SFTData(d["dir"], "valid", tok, max_length, 1, cfg["seed"], d["tasks"])

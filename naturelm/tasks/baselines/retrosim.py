@@ -6,16 +6,23 @@ sim(product, neighbour product) x sim(precursors, neighbour reactants), keeping 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import multiprocessing as mp
+import os
+import shutil
 from pathlib import Path
 
 from naturelm.data.retrieval import FingerprintIndex, morgan_fp
-from naturelm.errors import ConfigError
+from naturelm.errors import ConfigError, DataSourceMissing
 from naturelm.language.codecs import try_canonical
 from naturelm.tasks.baselines.base import Candidate
 
 TASK = "retrosynthesis"
+SAVED_DIR = "retrosim"  # where a saved index sits: next to a checkpoint, or in a data build (DIR/retrosim)
+FIND_HINT = ("pass retrosim= a fitted naturelm.tasks.baselines.retrosim.RetroSim or a directory written by "
+             "RetroSim.save, save one as CHECKPOINT/retrosim, or make USPTO-50k available (../shared/data/uspto50k "
+             "or $NATURELM_USPTO50K) so one is fitted on its training split and cached")
 
 
 class RetroSim:
@@ -147,10 +154,80 @@ class RetroSim:
         model.templates, model.ids, model.skipped = info["templates"], info["ids"], info["skipped"]
         return model
 
+    @classmethod
+    def from_saved(cls, directory: str | os.PathLike, **kw) -> "RetroSim":
+        """`load`, with DataSourceMissing (saying what to pass) when `directory` holds no saved model."""
+        if not is_saved(directory):
+            raise DataSourceMissing(f"a saved RetroSim (retrosim.json) in {directory}", FIND_HINT)
+        return cls.load(directory, **kw)
+
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_rxn_cache"] = {}  # prepared rdchiral templates stay per process
         return state
+
+
+def is_saved(directory: str | os.PathLike) -> bool:
+    """Whether `directory` holds a model written by `RetroSim.save`."""
+    return (Path(directory) / "retrosim.json").is_file()
+
+
+def saved_near(checkpoint: str | os.PathLike | None) -> Path | None:
+    """A saved RetroSim for a checkpoint: CHECKPOINT/retrosim, else DIR/retrosim of the data build it was trained on
+    (a data_build/* folder, under the repository or the working directory, whose card.json equals the
+    checkpoint's data_card.json); None when there is neither."""
+    if checkpoint is None:
+        return None
+    ckpt = Path(checkpoint)
+    if is_saved(ckpt / SAVED_DIR):
+        return ckpt / SAVED_DIR
+    card = ckpt / "data_card.json"
+    if not card.is_file():
+        return None
+    text = card.read_bytes()
+    for root in dict.fromkeys((Path(__file__).resolve().parents[3] / "data_build", Path.cwd() / "data_build")):
+        for build in sorted(root.glob("*/")) if root.is_dir() else []:
+            build_card = build / "card.json"
+            if is_saved(build / SAVED_DIR) and build_card.is_file() and build_card.read_bytes() == text:
+                return build / SAVED_DIR
+    return None
+
+
+def find_retrosim(checkpoint: str | os.PathLike | None = None, progress: bool = False) -> RetroSim:
+    """A fitted RetroSim (one process): saved near the checkpoint (`saved_near`), else the copy cached under the
+    naturelm cache dir, else fitted on the USPTO-50k training split (about a minute on one core) and cached.
+    Raises DataSourceMissing saying what to pass when there is no saved model and no USPTO-50k."""
+    from naturelm.data.sources.common import cache_dir
+    from naturelm.data.sources.uspto50k import load_uspto50k, resolve_path
+
+    saved = saved_near(checkpoint)
+    if saved is not None:
+        return RetroSim.load(saved, processes=1, progress=False)
+    try:
+        root = resolve_path()
+    except DataSourceMissing:
+        raise DataSourceMissing("a RetroSim model (none saved, no USPTO-50k to fit one)", FIND_HINT) from None
+    cached = cache_dir(SAVED_DIR) / _fit_key(root, RetroSim().n_neighbours)
+    if is_saved(cached):
+        return RetroSim.load(cached, processes=1, progress=False)
+    model = RetroSim(processes=1, progress=progress).fit(load_uspto50k(root, split="train", progress=progress))
+    tmp = cached.with_name(f"{cached.name}.tmp{os.getpid()}")
+    model.save(tmp)
+    try:
+        tmp.rename(cached)
+    except OSError:  # another process cached it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return model
+
+
+def _fit_key(root: Path, n_neighbours: int) -> str:
+    """Cache key of a RetroSim fitted on the USPTO-50k copy at `root`: its files, their size/mtime and RDKit."""
+    import rdkit
+
+    files = sorted(f for f in root.iterdir() if f.is_file()) if root.is_dir() else [root]
+    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
+    blob = json.dumps([rdkit.__version__, stats, n_neighbours])
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
 _WORKER: RetroSim | None = None
