@@ -23,7 +23,10 @@ setup-system:
 	d="$${NATURELM_CACHE:-$(HOME)/.cache/naturelm}/optimir" && mkdir -p "$$d" && cd "$$d" && \
 	  apt-get download optimir && dpkg-deb -x optimir_*.deb root
 
+# The tour ranks RetroSim's candidates with the model: the RetroSim index is fitted once from ../shared/data/uspto50k
+# (or $$NATURELM_USPTO50K) and cached, before the tour starts.
 demo: setup
+	$(BIN)/naturelm data retrosim
 	$(BIN)/naturelm demo
 
 test: setup
@@ -35,8 +38,7 @@ test-all: setup
 # NatureLM-tiny from scratch with this repository's pipeline (docs/model-card.md): data -> pretrain -> sft (stages
 # B, C on the v1 instruction set; D on the current one) -> rank weight tuned on VALID -> evaluation -> checkpoint.
 TINY := runs/naturelm-tiny
-RANK_WEIGHT ?= 5.0
-EVAL_LIMIT ?= 200
+RANK_WEIGHT ?= 8.0
 naturelm-tiny: setup
 	$(BIN)/naturelm data build --recipe configs/naturelm-tiny/data-v1.yaml --out data_build/model-tiny-v1
 	$(BIN)/naturelm data build --recipe tiny --out data_build/model-tiny
@@ -53,10 +55,22 @@ naturelm-tiny: setup
 	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny \
 	  --split valid --limit 300 --model-beams 0 --processes 2
 	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny \
-	  --split test --weight $(RANK_WEIGHT) --model-beams 0 --processes 2 \
+	  --split test --weight $(RANK_WEIGHT) --model-beams 10 --processes 2 \
 	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,retrosim,nispo,openclatura,opsin --rank \
-	  --rank-weight $(RANK_WEIGHT) --tasks all --limit $(EVAL_LIMIT) --data data_build/model-tiny --out $(TINY)/eval
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,retrosim --rank --rank-weight $(RANK_WEIGHT) \
+	  --tasks retrosynthesis,retrosynthesis_rag,forward --limit 200 --data data_build/model-tiny --out $(TINY)/eval
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks forward,forward_rag --limit 60 \
+	  --data data_build/model-tiny --out $(TINY)/eval-fwd
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,nispo,openclatura,opsin \
+	  --tasks smiles_to_iupac,iupac_to_smiles --limit 40 --data data_build/model-tiny --out $(TINY)/eval-naming
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks molecule_generation,property_to_molecule \
+	  --limit 100 --data data_build/model-tiny --out $(TINY)/eval-tasks
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks property_optimization,bbb_classification,\
+	bbb_optimization,protein_generation,text_to_protein,rna_generation,material_generation,composition_to_material,\
+	property_to_material,guide_rna --limit 30 --data data_build/model-tiny --out $(TINY)/eval-tasks30
+	OMP_NUM_THREADS=1 $(BIN)/python bench/tiny_curve.py --stages $(TINY)/sft $(TINY)/sft-long $(TINY)/sft-final \
+	  --data data_build/model-tiny --limit 50 --weight $(RANK_WEIGHT) \
+	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
 
 bench: setup
 	$(BIN)/python bench/run_all.py

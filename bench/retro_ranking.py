@@ -1,5 +1,8 @@
 """Rank the union of model beams and RetroSim candidates with the model (issue 8): tune on VALID, measure on TEST.
 
+With --model-beams N the same run also scores the model's own beams alone, and RetroSim's candidates alone ranked
+by the model (the shipped `NatureLM.retrosynthesis(method="ranked")`), so every row shares one set of test products.
+
 For a prior weight w the order is: model mean log-probability + w x RetroSim score (w = 0: the model alone ranks
 the union; "retrosim": RetroSim's own order). `--split valid` sweeps w and picks the best; `--split test --weight W`
 measures the chosen w once, on the full test set (RetroSim's test predictions can be reused from a
@@ -93,6 +96,13 @@ def evaluate(model_dir: str, data: Path, split: str, limit: int | None, model_be
         rows["model beams"] = task.score(examples, beams, ctx)
     for w in weights:
         rows[f"union, w={w}"] = task.score(examples, order_union(scored, w, 10), ctx)
+    if model_beams:  # the same scores restricted to RetroSim's own candidates: what NatureLM.retrosynthesis ships
+        from naturelm.language.codecs import try_canonical
+
+        own = [{try_canonical(c.text, reactant_set=True) for c in row} for row in rs]
+        only_rs = [[(g, p) for g, p in row if g.canonical in keys] for row, keys in zip(scored, own)]
+        for w in weights:
+            rows[f"retrosim candidates ranked, w={w}"] = task.score(examples, order_union(only_rs, w, 10), ctx)
     return {"split": split, "n": len(examples), "model": model_dir, "model_beams": model_beams,
             "seconds": {"retrosim": t_rs, "model_beams_and_rank": t_model}, "processes": n,
             "top_k": {name: {k: v for k, v in m.items() if k.startswith("top_")} for name, m in rows.items()}}

@@ -1,19 +1,27 @@
-"""Retrosynthesis top-1 of NatureLM-tiny against training time: every saved SFT checkpoint on the same test products.
+"""Retrosynthesis top-1 of NatureLM-tiny against training time, over every instruction-tuning stage.
 
-Each row: the checkpoint's step and training seconds, the model's greedy top-1, and top-1 of the model ranking
-RetroSim's candidates (prior weight from --weight). Writes bench/results/tiny_curve.json and tiny_curve.png.
-Usage: python bench/tiny_curve.py --curve runs/naturelm-tiny/curve --data DIR --limit 200 --weight W \
-           --retrosim-predictions EVAL/predictions/retrosim/retrosynthesis.jsonl --metrics runs/naturelm-tiny/sft/metrics.jsonl
+`--stages` lists training run directories in order (e.g. runs/naturelm-tiny/{sft,sft-long,sft-final}). For each
+stage, every saved checkpoint (`checkpoints/step_*/model.safetensors`, or an assembled `curve/step_*` model
+directory when the run's own checkpoints were rotated away) and the final model are evaluated on the same test
+products. Each row: stage, step, cumulative SFT training seconds (from the stages' metrics.jsonl), the model's
+greedy top-1, top-1 of the model ranking RetroSim's candidates (prior weight --weight), and RetroSim's own top-1.
+Writes bench/results/tiny_curve.json and tiny_curve.png.
+Usage: python bench/tiny_curve.py --stages runs/naturelm-tiny/sft runs/naturelm-tiny/sft-long runs/naturelm-tiny/sft-final \
+           --data DIR --limit 50 --weight W --retrosim-predictions EVAL/predictions/retrosim/retrosynthesis.jsonl
 """
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from retro_ranking import evaluate  # noqa: E402
+
+MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "naturelm_tokenizer.json")
 
 
 def seconds_at(metrics: Path) -> dict[int, float]:
@@ -27,28 +35,48 @@ def seconds_at(metrics: Path) -> dict[int, float]:
     return out
 
 
+def stage_points(stage: Path, tmp: Path) -> list[tuple[int, Path]]:
+    """(step, loadable model dir) for every checkpoint of one training run, ending with its final model."""
+    points: dict[int, Path] = {}
+    for ckpt in sorted((stage / "checkpoints").glob("step_*")):
+        model = tmp / stage.name / ckpt.name
+        model.mkdir(parents=True)
+        for name in MODEL_FILES:
+            if (stage / name).is_file():
+                shutil.copy(stage / name, model / name)
+        (model / "model.safetensors").symlink_to((ckpt / "model.safetensors").resolve())
+        points[int(ckpt.name.split("_")[1])] = model
+    for model in sorted((stage / "curve").glob("step_*")):
+        points.setdefault(int(model.name.split("_")[1]), model)
+    last = max((json.loads(line)["step"] for line in (stage / "metrics.jsonl").open()), default=0)
+    points[last] = stage
+    return sorted(points.items())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--curve", type=Path, required=True)
+    ap.add_argument("--stages", type=Path, nargs="+", required=True, help="training run dirs, in training order")
     ap.add_argument("--data", type=Path, required=True)
-    ap.add_argument("--metrics", type=Path, required=True)
-    ap.add_argument("--limit", type=int, default=200)
+    ap.add_argument("--limit", type=int, default=50)
     ap.add_argument("--weight", type=float, default=0.0)
     ap.add_argument("--retrosim-predictions", type=Path, default=None)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tiny_curve.json")
     args = ap.parse_args()
-    secs = seconds_at(args.metrics)
-    rows = []
-    for ckpt in sorted(args.curve.glob("step_*")):
-        step = int(ckpt.name.split("_")[1])
-        r = evaluate(str(ckpt), args.data, "test", args.limit, 1, [args.weight], args.retrosim_predictions)
-        near = max((s for s in secs if s <= step), default=0)
-        rows.append({"step": step, "train_seconds": round(secs.get(near, 0.0), 1),
-                     "greedy_top_1": r["top_k"]["model beams"]["top_1"],
-                     "ranked_top_1": r["top_k"][f"union, w={args.weight}"]["top_1"],
-                     "retrosim_top_1": r["top_k"]["retrosim"]["top_1"]})
-        print(rows[-1])
-    args.out.write_text(json.dumps({"n": args.limit, "weight": args.weight, "rows": rows}, indent=2))
+    rows, offset = [], 0.0
+    with tempfile.TemporaryDirectory() as tmp:
+        for stage in args.stages:
+            secs = seconds_at(stage / "metrics.jsonl")
+            for step, model in stage_points(stage, Path(tmp)):
+                r = evaluate(str(model), args.data, "test", args.limit, 1, [args.weight], args.retrosim_predictions)
+                near = max((s for s in secs if s <= step), default=0)
+                rows.append({"stage": stage.name, "step": step, "train_seconds": round(offset + secs.get(near, 0.0), 1),
+                             "greedy_top_1": r["top_k"]["model beams"]["top_1"],
+                             "ranked_top_1": r["top_k"][f"union, w={args.weight}"]["top_1"],
+                             "retrosim_top_1": r["top_k"]["retrosim"]["top_1"]})
+                print(rows[-1], flush=True)
+            offset += max(secs.values(), default=0.0)
+    args.out.write_text(json.dumps({"n": args.limit, "weight": args.weight, "stages": [str(s) for s in args.stages],
+                                    "rows": rows}, indent=2))
     import matplotlib
 
     matplotlib.use("Agg")

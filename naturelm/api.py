@@ -425,7 +425,8 @@ class NatureLM:
                 except (EntityError, ValueError):
                     continue
                 if ids:
-                    pairs.append((i, j)), conts.append(ids)
+                    pairs.append((i, j))
+                    conts.append(ids)
         lps = self.engine.logprobs([p_ids[i] for i, _ in pairs], conts) if pairs else []
         score = {pair: mean_logprob(lp) for pair, lp in zip(pairs, lps)}
         out = []

@@ -27,3 +27,18 @@ def build(
 
     card = run_build(load_recipe(recipe), out, uspto_path=uspto50k, progress=progress)
     typer.echo(summary(card))
+
+
+@app.command()
+def retrosim(
+    checkpoint: Optional[str] = typer.Option(None, help="look for a RetroSim saved near this checkpoint first"),
+    progress: bool = typer.Option(True, help="show progress bars"),
+):
+    """Fit (once; then cached) the RetroSim index that ranked retrosynthesis uses, from USPTO-50k's training split."""
+    import time
+
+    from naturelm.tasks.baselines.retrosim import find_retrosim
+
+    t0 = time.perf_counter()
+    model = find_retrosim(checkpoint, progress=progress)
+    typer.echo(f"RetroSim ready: {len(model.templates)} training reactions ({time.perf_counter() - t0:.0f} s)")
