@@ -81,8 +81,9 @@ class NatureLM:
     name = "naturelm"
 
     def __init__(self, model, tokenizer, add_bos: bool = True, batch_size: int = 16, max_new_tokens: int = 256,
-                 path: str | os.PathLike | None = None, rank_weight: float | None = None):
+                 path: str | os.PathLike | None = None, rank_weight: float | None = None, temperature: float = 0.7):
         self.engine = Engine(model, tokenizer, add_bos=add_bos)
+        self.temperature = temperature  # default sampling temperature (0.7: the released notebooks' setting)
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens  # default answer budget of the task methods and `predict`
         self.path = path  # the checkpoint directory (where a saved RetroSim is looked for)
@@ -126,14 +127,15 @@ class NatureLM:
         return cls(model, tok, **kw)
 
     # ------------------------------------------------------------------ generation
-    def generate(self, prompts: str | list[str], n: int = 1, num_beams: int = 1, temperature: float = 0.7,
+    def generate(self, prompts: str | list[str], n: int = 1, num_beams: int = 1, temperature: float | None = None,
                  top_p: float = 1.0, max_new_tokens: int = 128, raw: bool = False, constrained: bool = True,
                  seed: int = 0, max_retries: int = 3, **kw):
         """Checked generations: a list of Generation for one prompt, one list per prompt for a list.
 
         num_beams > 1: that many distinct beam candidates (beam score); else n samples (summed log-prob),
-        greedy when temperature is 0. `raw` sends prompts as they are (e.g. `"<mol>"`), else in the instruction format.
+        greedy when temperature is 0 (None: the instance's `temperature`). `raw` sends prompts as they are (e.g. `"<mol>"`), else in the instruction format.
         """
+        temperature = self.temperature if temperature is None else temperature
         out = self.engine.generate(prompts, n=n, num_beams=num_beams, temperature=temperature, top_p=top_p,
                                    max_new_tokens=max_new_tokens, raw=raw, constrained=constrained, seed=seed,
                                    max_retries=max_retries, batch_size=kw.pop("batch_size", self.batch_size), **kw)

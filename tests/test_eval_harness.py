@@ -222,3 +222,29 @@ def test_smoke_tiny_checkpoint(tiny_checkpoint, data_dir, tmp_path, monkeypatch)
     assert 0.0 <= row["retrosynthesis"]["top_1"] <= 1.0 and row["retrosynthesis"]["n"] == 2
     assert 0.0 <= row["bbb_classification"]["auroc"] <= 1.0 and row["molecule_generation"]["n"] == 2
     assert (out / "report.md").is_file()
+
+
+def test_temperature_reaches_the_sampler_and_keys_stored_predictions(tiny_checkpoint, data_dir, tmp_path, monkeypatch):
+    from naturelm.api import NatureLM
+
+    seen = []
+    real = NatureLM.generate
+
+    def spy(self, prompts, **kw):
+        kw.update(max_new_tokens=8, max_retries=0)
+        seen.append(kw.get("temperature", self.temperature))
+        return real(self, prompts, **kw)
+
+    monkeypatch.setattr(NatureLM, "generate", spy)
+    out = tmp_path / "t"
+    doc = run_eval([str(tiny_checkpoint)], tasks="molecule_generation", data=data_dir, out=out, limit=2,
+                   progress=False, temperature=0.3)
+    assert doc["settings"]["temperature"] == 0.3 and seen and set(seen) == {0.3}
+    marker = json.loads((out / "predictions" / tiny_checkpoint.name / "source.json").read_text())
+    assert marker["temperature"] == 0.3
+    seen.clear()
+    run_eval([str(tiny_checkpoint)], tasks="molecule_generation", data=data_dir, out=out, limit=2, progress=False,
+             temperature=0.3)
+    assert seen == []  # same temperature: the stored predictions are reused
+    run_eval([str(tiny_checkpoint)], tasks="molecule_generation", data=data_dir, out=out, limit=2, progress=False)
+    assert seen and set(seen) == {0.7}  # another temperature: predicted afresh at the default

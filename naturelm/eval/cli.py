@@ -26,6 +26,8 @@ def evaluate(
     rank: bool = typer.Option(False, "--rank", help="retrosynthesis: also rank model+RetroSim candidates with the model"),
     rank_weight: float = typer.Option(RANK_PRIOR_WEIGHT, "--rank-weight", help="--rank: weight of RetroSim's score "
                                       "beside the model's log-probability (tune it with bench/retro_ranking.py)"),
+    temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="sampling temperature of "
+                                                "checkpoints on sampled and unconditional tasks (default 0.7)"),
     list_tasks: bool = typer.Option(False, "--list", help="list the tasks and exit"),
 ) -> None:
     """Run `naturelm eval --model PATH[,retrosim,...] --tasks t1,t2|all --data DIR --out DIR`."""
@@ -43,7 +45,7 @@ def evaluate(
     from naturelm.eval.harness import run_eval
 
     doc = run_eval([m for m in model.split(",") if m], tasks=tasks, data=data, out=out, limit=limit, k=k,
-                   rank=rank, rank_prior_weight=rank_weight, samples=samples)
+                   rank=rank, rank_prior_weight=rank_weight, samples=samples, temperature=temperature)
     for m, per_task in doc["results"].items():
         for task, metrics in per_task.items():
             shown = ", ".join(f"{key}={v:.3f}" for key, v in metrics.items() if isinstance(v, float))

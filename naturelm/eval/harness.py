@@ -26,13 +26,14 @@ BASELINES = ("retrosim", "nispo", "openclatura", "rules", "opsin")
 RANKED_ROW = "{model}+retrosim (ranked)"
 
 
-def load_predictor(spec: str, data_dir: str | Path | None = None):
-    """A Predictor from a model spec: a checkpoint directory, or a baseline name (retrosim, nispo, openclatura,
-    rules, opsin). RetroSim is fitted on the USPTO-50k training split (a copy saved in DATA/retrosim is reused)."""
+def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: float | None = None):
+    """A Predictor from a model spec: a checkpoint directory (sampling at `temperature`, default 0.7), or a baseline
+    name (retrosim, nispo, openclatura, rules, opsin). RetroSim is fitted on the USPTO-50k training split (a copy
+    saved in DATA/retrosim is reused)."""
     if Path(spec).is_dir():
         from naturelm.api import NatureLM
 
-        return NatureLM.load(spec)
+        return NatureLM.load(spec) if temperature is None else NatureLM.load(spec, temperature=temperature)
     if spec == "retrosim":
         from naturelm.tasks.baselines.retrosim import RetroSim
 
@@ -167,12 +168,15 @@ def configured(task: Task, k: int, samples: int | None) -> Task:
     return task
 
 
-def _check_source(pred_dir: Path, spec: str) -> None:
-    """Stored predictions belong to one model: when the spec or the checkpoint files changed, start afresh."""
+def _check_source(pred_dir: Path, spec: str, temperature: float | None = None) -> None:
+    """Stored predictions belong to one model and temperature: when the spec, the checkpoint files or the
+    temperature changed, start afresh."""
     p = Path(spec)
     files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else []
     source = {"spec": str(p.resolve()) if p.is_dir() else spec,
               "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
+    if temperature is not None:
+        source["temperature"] = temperature
     marker = pred_dir / "source.json"
     if marker.is_file() and json.loads(marker.read_text()) != source:
         shutil.rmtree(pred_dir)
@@ -188,7 +192,7 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
              out: str | Path = "eval_out", limit: int | None = None, k: int = 10, rank: bool = False,
              rank_prior_weight: float = 0.0,
              samples: int | None = None, progress: bool = True, predictors: dict | None = None,
-             fail_fast: bool = False) -> dict:
+             fail_fast: bool = False, temperature: float | None = None) -> dict:
     """Evaluate each model spec on each task (same examples for all) and write OUT/results.json and the report.
 
     `predictors` maps extra labels to ready Predictor objects (used by tests and by Python callers). A model that
@@ -202,8 +206,8 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
     loaded: dict[str, object] = {}
     for spec in models:
         label = model_label(spec, set(loaded))
-        loaded[label] = load_predictor(spec, data)
-        _check_source(out / "predictions" / _safe_name(label), spec)
+        loaded[label] = load_predictor(spec, data, temperature)
+        _check_source(out / "predictions" / _safe_name(label), spec, temperature)
     for label, p in (predictors or {}).items():
         if not isinstance(p, Predictor):
             raise ConfigError(f"{label!r} does not implement the Predictor protocol (name, supports, predict)")
@@ -261,7 +265,8 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
         "oracles": oracles,
         "settings": {"models": {label: spec for label, spec in zip(loaded, list(models) + list(predictors or {}))},
                      "tasks": names, "limit": limit, "k": k, "rank": rank,
-                     "rank_prior_weight": rank_prior_weight, "samples": samples},
+                     "rank_prior_weight": rank_prior_weight, "samples": samples,
+                     "temperature": temperature},
         "data": {"dir": str(data_dir) if data_dir else None,
                  "card_sha256": _sha256(data_dir / "card.json") if data_dir else None},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
