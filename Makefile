@@ -38,7 +38,7 @@ test-all: setup
 # NatureLM-tiny from scratch with this repository's pipeline (docs/model-card.md): data -> pretrain -> sft (stages
 # B, C on the v1 instruction set; D on the current one) -> rank weight tuned on VALID -> evaluation -> checkpoint.
 TINY := runs/naturelm-tiny
-RANK_WEIGHT ?= 8.0
+RANK_WEIGHT ?= 3.0
 naturelm-tiny: setup
 	$(BIN)/naturelm data build --recipe configs/naturelm-tiny/data-v1.yaml --out data_build/model-tiny-v1
 	$(BIN)/naturelm data build --recipe tiny --out data_build/model-tiny
@@ -46,9 +46,10 @@ naturelm-tiny: setup
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft.yaml --out $(TINY)/sft
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft-long.yaml --out $(TINY)/sft-long
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft-final.yaml --out $(TINY)/sft-final
-	mkdir -p checkpoints/naturelm-tiny && cp $(TINY)/sft-final/config.json $(TINY)/sft-final/model.safetensors \
-	  $(TINY)/sft-final/tokenizer.json $(TINY)/sft-final/naturelm_tokenizer.json checkpoints/naturelm-tiny/
-	$(BIN)/python -c "import json,sys; p='$(TINY)/sft-final/generation_config.json'; c=json.load(open(p)); \
+	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft-gen.yaml --out $(TINY)/sft-gen
+	mkdir -p checkpoints/naturelm-tiny && cp $(TINY)/sft-gen/config.json $(TINY)/sft-gen/model.safetensors \
+	  $(TINY)/sft-gen/tokenizer.json $(TINY)/sft-gen/naturelm_tokenizer.json checkpoints/naturelm-tiny/
+	$(BIN)/python -c "import json,sys; p='$(TINY)/sft-gen/generation_config.json'; c=json.load(open(p)); \
 	  c['naturelm_rank_weight']=float(sys.argv[1]); json.dump(c, open('checkpoints/naturelm-tiny/generation_config.json','w'), indent=2)" $(RANK_WEIGHT)
 	cp data_build/model-tiny/card.json checkpoints/naturelm-tiny/data_card.json
 	$(BIN)/naturelm eval --model retrosim --tasks retrosynthesis --data data_build/model-tiny --out $(TINY)/eval-retrosim
@@ -63,14 +64,20 @@ naturelm-tiny: setup
 	  --data data_build/model-tiny --out $(TINY)/eval-fwd
 	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,nispo,openclatura,opsin \
 	  --tasks smiles_to_iupac,iupac_to_smiles --limit 40 --data data_build/model-tiny --out $(TINY)/eval-naming
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks molecule_generation,property_to_molecule \
-	  --limit 100 --data data_build/model-tiny --out $(TINY)/eval-tasks
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks molecule_generation,material_generation \
+	  --limit 200 --data data_build/model-tiny --out $(TINY)/eval-tasks
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks property_to_molecule --limit 100 \
+	  --data data_build/model-tiny --out $(TINY)/eval-p2m
+	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --temperature 0.5 \
+	  --tasks molecule_generation,material_generation --limit 200 --data data_build/model-tiny --out $(TINY)/eval-t05
 	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks property_optimization,bbb_classification,\
-	bbb_optimization,protein_generation,text_to_protein,rna_generation,material_generation,composition_to_material,\
-	property_to_material,guide_rna --limit 30 --data data_build/model-tiny --out $(TINY)/eval-tasks30
-	OMP_NUM_THREADS=1 $(BIN)/python bench/tiny_curve.py --stages $(TINY)/sft $(TINY)/sft-long $(TINY)/sft-final \
+	bbb_optimization,protein_generation,text_to_protein,rna_generation,composition_to_material,property_to_material,\
+	guide_rna --limit 100 --data data_build/model-tiny --out $(TINY)/eval-tasks100
+	OMP_NUM_THREADS=1 $(BIN)/python bench/tiny_curve.py --stages $(TINY)/sft $(TINY)/sft-long $(TINY)/sft-final $(TINY)/sft-gen \
 	  --data data_build/model-tiny --limit 50 --weight $(RANK_WEIGHT) \
 	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
+	$(BIN)/python bench/tiny_eval_summary.py $(TINY)/eval $(TINY)/eval-fwd $(TINY)/eval-naming $(TINY)/eval-tasks \
+	  $(TINY)/eval-p2m $(TINY)/eval-t05 $(TINY)/eval-tasks100
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -148,7 +148,7 @@ def order_union(scored: list[list[tuple]], prior_weight: float, k: int) -> list[
 # Default weight of RetroSim's score beside the model's mean log-probability (tuned on USPTO-50k valid for
 # NatureLM-tiny with bench/retro_ranking.py); a checkpoint may set its own as `naturelm_rank_weight` in
 # generation_config.json (read by NatureLM.load).
-RANK_PRIOR_WEIGHT = 8.0
+RANK_PRIOR_WEIGHT = 3.0
 
 
 def rank_union(model, examples: list[Example], *sources: list[list[Candidate]], k: int,
