@@ -133,7 +133,8 @@ class NatureLM:
         """Checked generations: a list of Generation for one prompt, one list per prompt for a list.
 
         num_beams > 1: that many distinct beam candidates (beam score); else n samples (summed log-prob),
-        greedy when temperature is 0 (None: the instance's `temperature`). `raw` sends prompts as they are (e.g. `"<mol>"`), else in the instruction format.
+        greedy when temperature is 0 (None: the instance's `temperature`). `raw` sends prompts as they are
+        (e.g. `"<mol>"`), else in the instruction format.
         """
         temperature = self.temperature if temperature is None else temperature
         out = self.engine.generate(prompts, n=n, num_beams=num_beams, temperature=temperature, top_p=top_p,
