@@ -273,6 +273,7 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
         "sources": src.reports,
         "naming_engine": naming_engine,
         "leakage": leak.to_dict(),
+        "materials": atoms_per_cell_stats([m["material"] for m in mat_split["train"] + crab_split["train"]]),
         "spacegroups": {
             "materials_with_spacegroup": n_sg, "materials_sgNone": len(materials) - n_sg,
             "note": "space groups come from crystal structures (robocrys mineral_db, ase dcdft) via spglib; "
@@ -288,6 +289,20 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
     write_card(out, card)
     steps.close()
     return card
+
+
+def atoms_per_cell_stats(train_materials: list[str], quantile: float = 0.99) -> dict:
+    """The atoms-per-cell bound learned from the training materials: the `quantile` of their cell sizes (the largest
+    training cells reach the codec's limit, so the maximum bounds nothing). Decoding and the material metrics use
+    `atoms_per_cell_bound`; the maximum and the count behind it are recorded beside it."""
+    from naturelm.language.codecs import atoms_in_cell
+
+    sizes = sorted(atoms_in_cell(m) for m in train_materials)
+    if not sizes:
+        return {"atoms_per_cell_bound": None, "training_materials": 0}
+    return {"atoms_per_cell_bound": sizes[min(len(sizes) - 1, int(quantile * len(sizes)))],
+            "atoms_per_cell_quantile": quantile, "atoms_per_cell_max": sizes[-1], "training_materials": len(sizes),
+            "note": "atoms per cell of the training split's materials (structures and CrabNet compositions)"}
 
 
 def _load_names(R: Recipe, src: _Sources, progress: bool) -> list[dict]:

@@ -75,6 +75,8 @@ class Context:
         self.progress = progress
         self._train: dict[tuple[str, ...], list[str]] = {}
         self._oracles: dict = {}
+        self._card: dict | None = None
+        self._card_read = False
 
     def train_responses(self, tasks: tuple[str, ...]) -> list[str] | None:
         """Responses of the training records of these tasks (None when no built data dir is known); read once."""
@@ -88,6 +90,16 @@ class Context:
             with path.open() as f:
                 self._train[tasks] = [rec.get("response", "") for rec in map(json.loads, f) if rec.get("task") in wanted]
         return self._train[tasks]
+
+    def data_card(self) -> dict | None:
+        """The built data dir's card.json (None when no data dir or no card); read once."""
+        if self.data_dir is None:
+            return None
+        if not self._card_read:
+            path = self.data_dir / "card.json"
+            self._card = json.loads(path.read_text()) if path.is_file() else None
+            self._card_read = True
+        return self._card
 
     def oracle(self, name: str):
         """A trained (cached) oracle classifier by name: `bbb` or `soluble`."""

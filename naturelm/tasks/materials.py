@@ -1,8 +1,14 @@
-"""Inorganic materials: SMACT validity, uniqueness, novelty vs training compositions, element precision.
+"""Inorganic materials: SMACT validity, uniqueness, novelty vs training compositions, element fidelity, cell size.
 
-Novelty compares reduced formulas (the composition, not the cell size or space group) with the formulas of
-the training responses of the material tasks. No property oracle exists offline, so `property_to_material`
-reports validity, uniqueness and novelty only.
+SMACT validity is reported twice: `smact_validity` with SMACT's all-metal alloy shortcut (SMACT's default and the
+paper's metric: a composition of metals only passes unchecked) and `smact_validity_no_alloy_shortcut` (metals must
+pass the charge-neutrality and electronegativity tests too). Novelty compares reduced formulas (the composition,
+not the cell size or space group) with the formulas of the training responses of the material tasks.
+`within_atoms_bound` is the share of ALL samples that parse and hold no more atoms per cell than the largest
+bound learned from the training cells (`materials.atoms_per_cell_bound` of the data card: their 99th percentile). composition -> material adds element precision
+and recall of the requested elements (`naturelm.tasks.metrics.element_fidelity`) and the share using exactly the
+requested set. No property oracle exists offline, so `property_to_material` reports validity, uniqueness and
+novelty only.
 """
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ import re
 import warnings
 
 from naturelm.tasks.base import Context, Example, Task, entity_of, first_entities, register
-from naturelm.tasks.metrics import novelty, uniqueness, validity
+from naturelm.tasks.metrics import element_fidelity, novelty, uniqueness, validity
 
 MATERIAL_TASKS = ("material_generation", "composition_to_material", "property_to_material")
 
@@ -49,17 +55,30 @@ def training_formulas(ctx: Context) -> set[str] | None:
     return {p[1] for p in (parse_material(entity_of(r)) for r in responses) if p}
 
 
-def material_metrics(parsed: list, reference: set[str] | None) -> dict:
-    """SMACT validity over all samples, uniqueness of valid materials, novelty of valid reduced formulas."""
-    from naturelm.language.codecs import smact_valid
+def atoms_bound(ctx: Context) -> int | None:
+    """The atoms-per-cell bound recorded by the data build (99th percentile of training cells), None when unknown."""
+    card = ctx.data_card() or {}
+    return (card.get("materials") or {}).get("atoms_per_cell_bound")
+
+
+def material_metrics(parsed: list, reference: set[str] | None, max_atoms: int | None = None) -> dict:
+    """SMACT validity (with / without the alloy shortcut) over all samples, uniqueness of valid materials, novelty
+    of valid reduced formulas, and the share of all samples within `max_atoms` atoms per cell (None: unknown)."""
+    from naturelm.language.codecs import atoms_in_cell, smact_valid
 
     ok = [p is not None and smact_valid(p[1]) for p in parsed]
+    strict = [p is not None and smact_valid(p[1], alloy_shortcut=False) for p in parsed]
     valid = [p for p, v in zip(parsed, ok) if v]
+    n = len(parsed)
     return {
         "smact_validity": validity(ok),
+        "smact_validity_no_alloy_shortcut": validity(strict),
         "uniqueness": uniqueness([p[0] for p in valid]),
         "novelty": novelty([p[1] for p in valid], reference) if reference is not None else None,
-        "n": len(parsed),
+        "within_atoms_bound": (validity([p is not None and atoms_in_cell(p[0]) <= max_atoms for p in parsed])
+                               if max_atoms is not None else None),
+        "atoms_per_cell_bound": max_atoms,
+        "n": n,
     }
 
 
@@ -69,9 +88,14 @@ class _MaterialTask(Task):
 
     def score(self, examples: list[Example], preds, ctx: Context) -> dict:
         parsed = [parse_material(m) for m in first_entities(preds)]
-        out = material_metrics(parsed, training_formulas(ctx))
+        out = material_metrics(parsed, training_formulas(ctx), atoms_bound(ctx))
+        notes = []
         if out["novelty"] is None:
-            out["notes"] = ["novelty needs --data (training materials)"]
+            notes.append("novelty needs --data (training materials)")
+        if out["within_atoms_bound"] is None:
+            notes.append("within_atoms_bound needs --data whose card records materials.atoms_per_cell_bound")
+        if notes:
+            out["notes"] = notes
         return out
 
 
@@ -89,16 +113,20 @@ class CompositionToMaterial(_MaterialTask):
     kind = "sample"
     samples = 1
     fallback_templates = ("Build a material that has {elements}",)
-    headline = ("smact_validity", "element_precision", "novelty")
+    headline = ("smact_validity", "element_precision", "element_recall", "novelty")
 
     def score(self, examples: list[Example], preds, ctx: Context) -> dict:
+        """Adds mean element precision / recall over ALL samples (invalid = 0) and the share whose element set is
+        exactly the requested one."""
         out = super().score(examples, preds, ctx)
-        precision = []
+        pr = []
         for ex, first in zip(examples, first_entities(preds), strict=True):
             p = parse_material(first)
-            wanted = requested_elements(ex.meta)
-            precision.append(len(p[2] & wanted) / len(p[2]) if p else 0.0)
-        out["element_precision"] = sum(precision) / len(precision) if precision else 0.0
+            pr.append(element_fidelity(requested_elements(ex.meta), p[1] if p else None))
+        n = len(pr)
+        out["element_precision"] = sum(p for p, _ in pr) / n if n else 0.0
+        out["element_recall"] = sum(r for _, r in pr) / n if n else 0.0
+        out["element_exact"] = sum(p == r == 1.0 for p, r in pr) / n if n else 0.0
         return out
 
 

@@ -59,6 +59,43 @@ def novelty(valid_canonical: Sequence[str], reference: set[str]) -> float:
     return len(unique - reference) / len(unique) if unique else 0.0
 
 
+def formula_elements(formula: str | None) -> set[str] | None:
+    """Element symbols of a formula (`LiFePO4` -> {Li, Fe, P, O}); None when empty or unparsable."""
+    import warnings
+
+    from pymatgen.core import Composition
+
+    if not formula or not formula.strip():
+        return None
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            comp = Composition(formula)
+    except Exception:  # pymatgen raises several types for bad formulas
+        return None
+    els = {str(e) for e in comp.elements}
+    return els or None
+
+
+def element_fidelity(requested_elements: Iterable[str], formula: str | None) -> tuple[float, float]:
+    """(precision, recall) of a material's elements against the requested ones.
+
+    precision = |elements of formula ∩ requested| / |elements of formula| (no element outside the request -> 1),
+    recall = |elements of formula ∩ requested| / |requested| (every requested element used -> 1).
+    An empty or unparsable formula scores (0.0, 0.0). `requested_elements` must name at least one element.
+    """
+    from naturelm.errors import ConfigError
+
+    wanted = {str(e).strip() for e in requested_elements if str(e).strip()}
+    if not wanted:
+        raise ConfigError("element_fidelity: requested_elements is empty (name at least one element)")
+    got = formula_elements(formula)
+    if not got:
+        return 0.0, 0.0
+    hit = len(got & wanted)
+    return hit / len(got), hit / len(wanted)
+
+
 def morgan_fingerprints(smiles: Sequence[str], radius: int = 2, n_bits: int = 2048) -> list:
     """RDKit Morgan bit vectors of valid SMILES (invalid ones are skipped)."""
     from rdkit import Chem, RDLogger

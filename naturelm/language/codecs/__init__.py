@@ -4,6 +4,7 @@ from __future__ import annotations
 from naturelm.language.codecs.base import Codec
 from naturelm.language.codecs.material import (
     MaterialCodec,
+    atoms_in_cell,
     formula_to_material,
     material_to_formula,
     smact_valid,
@@ -48,6 +49,6 @@ def get_codec(domain: str) -> Codec:
 __all__ = [
     "CODECS", "Codec", "get_codec", "MoleculeCodec", "ProteinCodec", "DNACodec", "RNACodec", "MaterialCodec",
     "canonical_smiles", "canonical_reactant_set", "strip_atom_maps", "parse_smiles", "parse_reaction", "smiles_tokens",
-    "try_canonical", "formula_to_material", "material_to_formula", "smact_valid", "spacegroup_token", "dna_to_rna",
+    "try_canonical", "atoms_in_cell", "formula_to_material", "material_to_formula", "smact_valid", "spacegroup_token", "dna_to_rna",
     "rna_to_dna", "reverse_complement",
 ]

@@ -86,8 +86,14 @@ def material_to_formula(content: str) -> tuple[str, int | None]:
 
 
 @functools.lru_cache(maxsize=65536)
-def smact_valid(formula: str) -> bool:
-    """SMACT validity: some assignment of oxidation states is charge-neutral and passes the electronegativity test."""
+def smact_valid(formula: str, alloy_shortcut: bool = True) -> bool:
+    """SMACT validity (smact.screening.smact_validity, ICSD-24 oxidation states): some assignment of oxidation
+    states is charge-neutral and passes the Pauling electronegativity test.
+
+    `alloy_shortcut=True` is SMACT's default: a composition of metals only counts as valid without any check (an
+    alloy). `alloy_shortcut=False` applies the charge-neutrality and electronegativity tests to metals too, so only
+    a single element passes without them. An unparsable formula is invalid.
+    """
     from pymatgen.core import Composition
     from smact.screening import smact_validity
 
@@ -96,9 +102,15 @@ def smact_valid(formula: str) -> bool:
     except Exception:
         return False
     try:
-        return bool(smact_validity(comp))
+        return bool(smact_validity(comp, use_pauling_test=True, include_alloys=alloy_shortcut))
     except Exception:
         return False
+
+
+def atoms_in_cell(content: str) -> int:
+    """Number of atoms in a material's cell (`Li Li O <sg225>` → 3)."""
+    counts, _ = _parse(content)
+    return sum(counts.values())
 
 
 class MaterialCodec(Codec):

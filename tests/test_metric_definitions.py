@@ -1,0 +1,89 @@
+"""Hand-computed values that pin each metric's exact definition (small cases worked out by hand in the comments).
+
+Each test here fails under a plausible wrong definition named in its docstring (issue 15, point 10), besides the
+oracle / anti-oracle pairs of tests/test_metrics.py and tests/test_tasks.py.
+"""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from naturelm.errors import ConfigError
+from naturelm.tasks import metrics as M
+from naturelm.tasks.base import Context, Example, get_task
+from naturelm.tasks.baselines.base import Candidate
+
+
+def C(*texts, **meta):
+    return [Candidate(t, meta=dict(meta)) for t in texts]
+
+
+# ---------------------------------------------------------------- materials
+
+
+def test_element_fidelity_precision_and_recall_by_hand():
+    """Wrong definition caught: precision computed as recall (or the reverse)."""
+    # Li2O for {Li, Fe, P, O}: 2 of its 2 elements requested (precision 1), 2 of 4 requested present (recall 0.5)
+    assert M.element_fidelity({"Li", "Fe", "P", "O"}, "Li2O") == (1.0, 0.5)
+    # KNaCl2 for {Na, Cl}: 2 of 3 elements requested (precision 2/3), both requested present (recall 1)
+    p, r = M.element_fidelity(["Na", "Cl"], "KNaCl2")
+    assert p == pytest.approx(2 / 3) and r == 1.0
+    assert M.element_fidelity(["Na", "Cl"], "ClNa") == (1.0, 1.0)  # oracle
+    assert M.element_fidelity(["Na", "Cl"], "FeS") == (0.0, 0.0)  # anti-oracle: nothing requested is used
+    assert M.element_fidelity(["Na"], "") == (0.0, 0.0) and M.element_fidelity(["Na"], None) == (0.0, 0.0)
+    assert M.element_fidelity(["Na"], "Qq2") == (0.0, 0.0)  # unparsable
+    with pytest.raises(ConfigError, match="requested_elements"):
+        M.element_fidelity([], "NaCl")
+
+
+def test_smact_with_and_without_alloy_shortcut():
+    """Wrong definitions caught: SMACT without the electronegativity test; the alloy shortcut applied silently."""
+    from smact.screening import smact_validity
+
+    from naturelm.language.codecs import smact_valid
+
+    # FeNi3: all metals, valid only through SMACT's alloy shortcut
+    assert smact_valid("FeNi3") and not smact_valid("FeNi3", alloy_shortcut=False)
+    # H3Cl: charge-neutral as H(-1)3 Cl(+3), but the anion H is less electronegative than Cl: fails Pauling
+    assert smact_validity("H3Cl", use_pauling_test=False, include_alloys=False)
+    assert not smact_valid("H3Cl") and not smact_valid("H3Cl", alloy_shortcut=False)
+    assert smact_valid("LiFePO4", alloy_shortcut=False) and smact_valid("Fe", alloy_shortcut=False)
+    assert not smact_valid("NaCl3O7") and not smact_valid("not a formula")
+
+
+def _card_dir(tmp_path, bound):
+    (tmp_path / "card.json").write_text(json.dumps({"materials": {"atoms_per_cell_bound": bound}}))
+    return Context(tmp_path)
+
+
+def test_composition_to_material_fidelity_smact_and_cell_bound_by_hand(tmp_path):
+    task = get_task("composition_to_material")
+    ex = [Example("", meta={"elements": ["Li", "Fe", "P", "O"]}), Example("", meta={"elements": "Na, Cl"}),
+          Example("", meta={"elements": ["Fe", "Ni"]}), Example("", meta={"elements": ["Mg", "O"]})]
+    preds = [C("<material>Li Li O <sg225></material>"),  # (1, 1/2), SMACT-valid, 3 atoms
+             C("<material>K Na Cl Cl <sg1></material>"),  # (2/3, 1), SMACT-valid, 4 atoms
+             C("<material>Fe Ni Ni Ni <sg221></material>"),  # (1, 1), valid only through the alloy shortcut, 4 atoms
+             C("")]  # empty: (0, 0), invalid, outside any bound
+    out = task.score(ex, preds, _card_dir(tmp_path, 3))
+    assert out["element_precision"] == pytest.approx((1 + 2 / 3 + 1 + 0) / 4)
+    assert out["element_recall"] == pytest.approx((0.5 + 1 + 1 + 0) / 4)
+    assert out["element_exact"] == pytest.approx(1 / 4)
+    assert out["smact_validity"] == pytest.approx(3 / 4)
+    assert out["smact_validity_no_alloy_shortcut"] == pytest.approx(2 / 4)
+    assert out["within_atoms_bound"] == pytest.approx(1 / 4) and out["atoms_per_cell_bound"] == 3
+    assert task.score(ex, preds, Context())["within_atoms_bound"] is None  # no card: unknown, not 1.0
+    gold = task.score(ex[:2], [C("Fe Li P O O O O <sg62>"), C("Na Cl <sg225>")], _card_dir(tmp_path, 112))
+    assert gold["element_precision"] == gold["element_recall"] == gold["element_exact"] == 1.0
+    assert gold["within_atoms_bound"] == 1.0
+
+
+def test_atoms_per_cell_bound_is_a_training_quantile():
+    from naturelm.data.build import atoms_per_cell_stats
+
+    mats = ["Li " * k + "<sgNone>" for k in range(1, 101)]  # cells of 1..100 atoms
+    stats = atoms_per_cell_stats(mats)
+    # sorted sizes 1..100; index int(0.99 * 100) = 99 -> 100 atoms; at quantile 0.9: index 90 -> 91 atoms
+    assert stats["atoms_per_cell_bound"] == 100 and stats["atoms_per_cell_max"] == 100
+    assert atoms_per_cell_stats(mats, quantile=0.9)["atoms_per_cell_bound"] == 91
+    assert atoms_per_cell_stats([])["atoms_per_cell_bound"] is None
