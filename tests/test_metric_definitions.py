@@ -87,3 +87,44 @@ def test_atoms_per_cell_bound_is_a_training_quantile():
     assert stats["atoms_per_cell_bound"] == 100 and stats["atoms_per_cell_max"] == 100
     assert atoms_per_cell_stats(mats, quantile=0.9)["atoms_per_cell_bound"] == 91
     assert atoms_per_cell_stats([])["atoms_per_cell_bound"] is None
+
+
+# ---------------------------------------------------------------- optimisation
+
+
+def test_optimisation_summary_by_hand():
+    """Success per input (any sample), per sample, and constrained to Tanimoto >= 0.4 to the input."""
+    wins = [[True, False], [True, True], [False, False]]
+    sims = [[0.3, 0.9], [0.4, 0.45], [0.8, None]]
+    out = M.optimisation_summary(wins, sims)
+    # input 0 wins only with a sample at 0.3 (unconstrained only); input 1 wins at 0.4 (the bound counts) and 0.45
+    assert out["success"] == pytest.approx(2 / 3) and out["success_per_sample"] == pytest.approx(3 / 6)
+    assert out["success_constrained"] == pytest.approx(1 / 3)
+    assert out["success_per_sample_constrained"] == pytest.approx(2 / 6)
+    assert out["success_similarity_median"] == pytest.approx(0.4) and out["similarity_constraint"] == 0.4
+    none = M.optimisation_summary([[False]], [[None]])
+    assert none["success"] == none["success_constrained"] == 0.0 and none["success_similarity_median"] is None
+
+
+def test_tanimoto_is_morgan_radius_2_2048_bits():
+    from rdkit import Chem, DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    a, b = "OCCc1ccccc1", "OCCc1ccc(C(C)(C)C)cc1"
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
+    fa, fb = (gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in (a, b))
+    on_a, on_b = set(fa.GetOnBits()), set(fb.GetOnBits())
+    assert M.tanimoto(a, b) == pytest.approx(len(on_a & on_b) / len(on_a | on_b))
+    assert M.tanimoto(a, b) == pytest.approx(DataStructs.TanimotoSimilarity(fa, fb)) == pytest.approx(0.48)
+    assert M.tanimoto(a, a) == 1.0 and M.tanimoto(a, "C1C") is None and M.tanimoto("", a) is None
+
+
+def test_property_optimisation_constrained_success():
+    task = get_task("property_optimization")
+    src = "OCCc1ccccc1"
+    ex = [Example("", meta={"smiles": src, "property": "LogP", "direction": "increase", "delta": 1.0})] * 2
+    # tert-butyl analogue: LogP +1.30 at Tanimoto 0.48 (constrained success); heptanol: +0.73 (fails the delta);
+    # 2,5-dichloro analogue: +1.31 at Tanimoto 0.31 (success only without the constraint)
+    out = task.score(ex, [C("OCCc1ccc(C(C)(C)C)cc1", "CCCCCCCO"), C("Clc1ccc(Cl)cc1CCO")], Context())
+    assert out["success"] == 1.0 and out["success_constrained"] == 0.5
+    assert out["success_per_sample"] == pytest.approx(2 / 8) and out["success_per_sample_constrained"] == pytest.approx(1 / 8)

@@ -52,3 +52,20 @@ def test_full_oracles_report_heldout_auroc(tmp_path):
     sol = oracles.get_oracle("soluble", progress=False, cache=tmp_path)
     print("oracle AUROC", bbb.card(), sol.card())
     assert bbb.heldout_auroc > 0.85 and sol.heldout_auroc > 0.6
+
+
+def test_scaffold_split_keeps_each_scaffold_on_one_side():
+    smiles = ["c1ccccc1C", "c1ccccc1CC", "c1ccccc1O", "c1ccccc1N",  # benzene scaffold (4)
+              "C1CCCCC1C", "C1CCCCC1O",  # cyclohexane (2)
+              "c1ccncc1C", "CCO", "CCN", "not a smiles"]  # pyridine (1), acyclic "" (2), unparsable (skipped)
+    train, test = oracles.scaffold_split(smiles, test_fraction=0.2)
+    # 9 parsable, train cap 7.2; largest first, ties by scaffold ("" < "C1CCCCC1"): benzene (4) -> 4, acyclic (2)
+    # -> 6, cyclohexane (2) would make 8 > 7.2: test, pyridine (1) -> 7
+    assert train == [0, 1, 2, 3, 6, 7, 8] and test == [4, 5]
+
+
+def test_bbb_oracle_reports_a_scaffold_split_auroc():
+    smiles, labels, _ = _subset(oracles.load_bbb, 400)()
+    oracle = oracles.train_oracle("bbb", smiles, labels)
+    card = oracle.card()
+    assert 0.5 < card["heldout_auroc_scaffold"] <= 1.0 and card["n_test_scaffold"] >= 60

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 from typing import Iterable
 
+from naturelm.data.splits import mol_key
 from naturelm.errors import ConfigError
 from naturelm.language.tags import wrap
 
@@ -282,22 +283,23 @@ def rag_records(queries, train, rng: random.Random, k: int = 3, train_fp=None, d
 
     direction "retro" (task retrosynthesis_rag): product -> reactants, neighbours by product similarity, none with
     the query's product. "forward" (task forward_rag): reactants -> product, neighbours by reactant-set similarity,
-    none with the query's reactant set or product. `train_fp` (the `fingerprint_matrix` of the train side searched:
+    none with the query's reactant set or product. Molecules are compared by connectivity (`splits.mol_key`), so a
+    stereoisomer of the query's product is excluded too. `train_fp` (the `fingerprint_matrix` of the train side searched:
     products for retro, reactant sets for forward) can be passed to reuse it across calls."""
     task, query, answer, _ = rag_direction(direction)
     if not queries:
         return []
     t_fp = train_fp if train_fp is not None else fingerprint_matrix([getattr(r, query) for r in train])
     q_fp = fingerprint_matrix([getattr(r, query) for r in queries])
-    same: dict[str, set[int]] = {}  # a query or answer SMILES -> train rows holding it on that side
+    same: dict[str, set[int]] = {}  # a query or answer molecule (by connectivity) -> train rows holding it on that side
     for j, r in enumerate(train):
-        same.setdefault(f"q:{getattr(r, query)}", set()).add(j)
+        same.setdefault(f"q:{mol_key(getattr(r, query))}", set()).add(j)
         if direction == "forward":
-            same.setdefault(f"a:{getattr(r, answer)}", set()).add(j)
+            same.setdefault(f"a:{mol_key(getattr(r, answer))}", set()).add(j)
 
     def exclude(i: int) -> set[int]:
         q = queries[i]
-        return same.get(f"q:{getattr(q, query)}", set()) | same.get(f"a:{getattr(q, answer)}", set())
+        return same.get(f"q:{mol_key(getattr(q, query))}", set()) | same.get(f"a:{mol_key(getattr(q, answer))}", set())
 
     hits = tanimoto_neighbours(q_fp, t_fp, k, exclude=exclude)
     out = []

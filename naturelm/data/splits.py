@@ -1,11 +1,13 @@
 """Entity-level splits and the leakage check: no test entity may appear in any training record of any task.
 
-Entities are compared by canonical keys: `mol:` canonical RDKit SMILES (a reactant set as one sorted,
-'.'-joined key), `name:` lower-cased name, `protein:` sequence, `nt:` nucleotide sequence in DNA letters
+Entities are compared by canonical keys: `mol:` the molecule's connectivity, the first block of its InChIKey
+(stereoisomers, isotopologues and protonation states of one skeleton are one entity; a reactant set is one
+multi-component key), `name:` lower-cased name, `protein:` sequence, `nt:` nucleotide sequence in DNA letters
 (so an RNA and the DNA it comes from are the same entity), `material:` the element multiset (space group ignored).
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections import Counter
 from dataclasses import dataclass, field
@@ -15,8 +17,33 @@ from naturelm.language.tags import find_entities
 SPLITS = ("train", "valid", "test")
 
 
+@functools.lru_cache(maxsize=1 << 20)
+def connectivity_key(smiles: str) -> str:
+    """First block of the InChIKey (the connectivity layer; stereo, isotopes and protonation live in the other blocks).
+
+    SMILES that InChI cannot key fall back to `smiles:` + RDKit's non-isomeric canonical SMILES, and unparsable
+    strings to `raw:` + the string itself, so every input has a key and equal strings share it.
+    """
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    if mol is None or mol.GetNumAtoms() == 0:
+        return "raw:" + smiles
+    try:
+        key = Chem.MolToInchiKey(mol)
+    except Exception:  # InChI refuses some valid RDKit molecules (e.g. dummy atoms)
+        key = ""
+    if key:
+        return key.split("-")[0]
+    for atom in mol.GetAtoms():
+        atom.SetAtomMapNum(0)
+    return "smiles:" + Chem.MolToSmiles(mol, isomericSmiles=False)
+
+
 def mol_key(smiles: str) -> str:
-    return "mol:" + smiles
+    """A molecule's (or a '.'-joined reactant set's) entity key: `mol:` + its connectivity key."""
+    return "mol:" + connectivity_key(smiles)
 
 
 def name_key(name: str) -> str:

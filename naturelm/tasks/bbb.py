@@ -1,5 +1,9 @@
 """Blood-brain barrier: classification (AUROC of p(Yes)) and optimisation judged by the B3DB oracle.
 
+Optimisation reports the paper's `success` (some sample is a changed molecule the oracle calls BBB+) and
+`success_constrained` (that sample also keeps Morgan Tanimoto >= 0.4 to the input), with the oracle's AUROC on a
+random and on a scaffold held-out split.
+
 A classifying Predictor returns, per input, a candidate whose `meta["p_yes"]` is p(Yes)/(p(Yes)+p(No));
 a candidate without it counts as a hard answer ("Yes" -> 1, "No" -> 0). No usable answer is scored as
 fully wrong: p = 0 for a BBB+ molecule, 1 for a BBB- one.
@@ -7,7 +11,7 @@ fully wrong: p = 0 for a BBB+ molecule, 1 for a BBB- one.
 from __future__ import annotations
 
 from naturelm.tasks.base import Context, Example, Task, entity_of, register, texts
-from naturelm.tasks.metrics import auroc, uniqueness
+from naturelm.tasks.metrics import auroc, optimisation_summary, tanimoto, uniqueness
 from naturelm.tasks.molecule_generation import canonical_molecules
 
 
@@ -48,7 +52,7 @@ class BBBOptimization(Task):
     kind = "sample"
     samples = 4
     fallback_templates = ("Adjust the molecule {mol} to facilitate its passage through the blood-brain barrier.",)
-    headline = ("success", "success_per_sample", "uniqueness")
+    headline = ("success", "success_constrained", "success_per_sample", "uniqueness")
 
     def query(self, record: dict) -> str:
         return record["meta"]["smiles"]
@@ -62,9 +66,10 @@ class BBBOptimization(Task):
         changed = [[c if c is not None and c != s else None for c in cs] for cs, s in zip(canon, sources, strict=True)]
         flat = [c for cs in changed for c in cs]
         probs = iter(oracle.predict(flat))
-        ok = [[(p := next(probs)) is not None and p >= 0.5 for _ in cs] for cs in changed]
-        n, slots = len(examples), sum(len(o) for o in ok)
-        return {"success": sum(any(o) for o in ok) / n if n else 0.0,
-                "success_per_sample": sum(map(sum, ok)) / slots if slots else 0.0,
+        wins = [[(p := next(probs)) is not None and p >= 0.5 for _ in cs] for cs in changed]
+        sims = [[tanimoto(s, c) for c in cs] for cs, s in zip(changed, sources)]
+        return {**optimisation_summary(wins, sims),
                 "uniqueness": uniqueness([c for cs in canon for c in cs if c]),
-                "oracle_heldout_auroc": oracle.heldout_auroc, "n": n}
+                "oracle_heldout_auroc": oracle.heldout_auroc,
+                "oracle_heldout_auroc_scaffold": (oracle.info or {}).get("heldout_auroc_scaffold"),
+                "n": len(examples)}

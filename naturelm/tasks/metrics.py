@@ -107,6 +107,47 @@ def morgan_fingerprints(smiles: Sequence[str], radius: int = 2, n_bits: int = 20
     return [gen.GetFingerprint(m) for m in mols if m is not None]
 
 
+# Constrained optimisation (as constrained-optimisation benchmarks do): the optimised molecule keeps Morgan Tanimoto
+# >= 0.4 to its input.
+SIMILARITY_CONSTRAINT = 0.4
+
+
+def tanimoto(a: str | None, b: str | None, radius: int = 2, n_bits: int = 2048) -> float | None:
+    """Morgan (radius 2, 2048 bits) Tanimoto similarity of two SMILES; None when either is empty or invalid."""
+    from rdkit import DataStructs
+
+    if not a or not b:
+        return None
+    fps = morgan_fingerprints([a, b], radius, n_bits)
+    return float(DataStructs.TanimotoSimilarity(fps[0], fps[1])) if len(fps) == 2 else None
+
+
+def optimisation_summary(wins: Sequence[Sequence[bool]], sims: Sequence[Sequence[float | None]],
+                         threshold: float = SIMILARITY_CONSTRAINT) -> dict:
+    """Success of an optimisation task per input (any of its samples) and per sample, unconstrained and constrained.
+
+    `wins[i][j]`: sample j of input i meets the task's criterion; `sims[i][j]`: its Tanimoto to input i (None when
+    invalid). `success` = share of inputs with a winning sample (the paper's criterion); `success_constrained` =
+    share of inputs with a winning sample whose similarity is >= `threshold`; the `_per_sample` rates divide by all
+    sample slots; `success_similarity_median` is the median similarity of winning samples (None when none won).
+    """
+    import statistics
+
+    n = len(wins)
+    slots = sum(len(w) for w in wins)
+    kept = [[w and s is not None and s >= threshold - 1e-9 for w, s in zip(ws, ss, strict=True)]
+            for ws, ss in zip(wins, sims, strict=True)]
+    won_sims = [s for ws, ss in zip(wins, sims) for w, s in zip(ws, ss) if w and s is not None]
+    return {
+        "success": sum(any(w) for w in wins) / n if n else 0.0,
+        "success_per_sample": sum(map(sum, wins)) / slots if slots else 0.0,
+        "success_constrained": sum(any(k) for k in kept) / n if n else 0.0,
+        "success_per_sample_constrained": sum(map(sum, kept)) / slots if slots else 0.0,
+        "similarity_constraint": threshold,
+        "success_similarity_median": statistics.median(won_sims) if won_sims else None,
+    }
+
+
 def internal_diversity(smiles: Sequence[str], max_n: int = 5000) -> float:
     """MOSES IntDiv1: 1 - mean pairwise Tanimoto (Morgan r=2, 2048 bits, all ordered pairs incl. self) of valid
     molecules; 0.0 for fewer than two. At most `max_n` molecules are used (the first ones)."""
