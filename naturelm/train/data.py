@@ -87,6 +87,105 @@ class PackedBlocks:
         return len(indices) * self.block_size
 
 
+class ShardedBlocks:
+    """Fixed-length blocks of the sharded token files of `naturelm data corpus` (`pretrain/index.json`).
+
+    Blocks never cross a shard. Epoch e visits the shards in a seeded order and each shard's blocks in a seeded
+    order, so a global batch touches one or two shards: every process memory-maps only the shards its own
+    micro-batches fall in (at most `open_shards` at a time), and the data position is the step itself, so a
+    resumed run reads exactly the blocks it would have read.
+    Block ids (for `collate`) number the blocks shard by shard in index order.
+    """
+
+    def __init__(self, data_dir: str | Path, split: str, block_size: int | None, global_batch: int, seed: int,
+                 open_shards: int = 8):
+        from naturelm.data.shards import read_index, shard_paths
+
+        root = _require(Path(data_dir) / "pretrain" / "index.json", "pre-training shards").parent
+        index = read_index(root)
+        self.block_size = int(block_size or index.get("block_size") or 0)
+        if self.block_size <= 0:
+            raise ConfigError("no block size: set data.block_size or write block_size in pretrain/index.json")
+        self.paths = [p for p, _ in shard_paths(root, split)]
+        counts = np.array([max(0, (n - 1) // self.block_size) for _, n in shard_paths(root, split)], dtype=np.int64)
+        keep = counts > 0
+        self.paths = [p for p, k in zip(self.paths, keep) if k]
+        self.counts = counts[keep]
+        self.n_blocks = int(self.counts.sum())
+        if self.n_blocks < 1:
+            raise ConfigError(f"{root}: the {split} shards hold fewer tokens than one block of {self.block_size}")
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)])  # first block id of each shard
+        self.global_batch, self.seed, self.open_shards = global_batch, seed, open_shards
+        self.batches_per_epoch = max(1, self.n_blocks // global_batch)
+        self._epoch: tuple[int, np.ndarray, np.ndarray] | None = None
+        self._perm: dict[tuple[int, int], np.ndarray] = {}
+        self._maps: dict[int, np.memmap] = {}
+
+    def __len__(self) -> int:
+        return self.n_blocks
+
+    def _epoch_layout(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+        if self._epoch is None or self._epoch[0] != epoch:
+            order = _epoch_rng(self.seed, epoch).permutation(len(self.paths))
+            self._epoch = (epoch, order, np.concatenate([[0], np.cumsum(self.counts[order])]))
+            self._perm.clear()
+        return self._epoch[1], self._epoch[2]
+
+    def _block_in_shard(self, epoch: int, shard: int, k: int) -> int:
+        perm = self._perm.get((epoch, shard))
+        if perm is None:
+            if len(self._perm) >= self.open_shards:
+                self._perm.pop(next(iter(self._perm)))
+            perm = self._perm[(epoch, shard)] = np.random.default_rng([self.seed, epoch, shard]).permutation(
+                int(self.counts[shard]))
+        return int(perm[k])
+
+    def global_batch_indices(self, step: int) -> list[int]:
+        epoch, i = divmod(step, self.batches_per_epoch)
+        order, ends = self._epoch_layout(epoch)
+        out = []
+        for pos in range(i * self.global_batch, (i + 1) * self.global_batch):
+            pos %= self.n_blocks
+            j = int(np.searchsorted(ends, pos, side="right")) - 1
+            shard = int(order[j])
+            out.append(int(self.starts[shard]) + self._block_in_shard(epoch, shard, pos - int(ends[j])))
+        return out
+
+    def _tokens(self, shard: int) -> np.memmap:
+        m = self._maps.get(shard)
+        if m is None:
+            if len(self._maps) >= self.open_shards:
+                self._maps.pop(next(iter(self._maps)))
+            m = self._maps[shard] = np.memmap(self.paths[shard], dtype=np.uint32, mode="r")
+        return m
+
+    def collate(self, indices: list[int]) -> dict:
+        import torch
+
+        t = self.block_size
+        rows = []
+        for b in indices:
+            shard = int(np.searchsorted(self.starts, b, side="right")) - 1
+            k = b - int(self.starts[shard])
+            rows.append(np.asarray(self._tokens(shard)[k * t : k * t + t + 1], dtype=np.int64))
+        rows = torch.from_numpy(np.stack(rows))
+        return {"input_ids": rows[:, :-1], "labels": rows[:, 1:].clone()}
+
+    def units(self, indices: list[int]) -> int:
+        return len(indices) * self.block_size
+
+    def n_tokens(self, indices: list[int]) -> int:
+        return len(indices) * self.block_size
+
+
+def pretrain_blocks(data_dir: str | Path, split: str, block_size: int | None, global_batch: int, seed: int):
+    """The blocks of a built corpus: sharded (`naturelm data corpus`) or one packed stream (`naturelm data build`)."""
+    from naturelm.data.shards import is_sharded
+
+    cls = ShardedBlocks if is_sharded(Path(data_dir) / "pretrain") else PackedBlocks
+    return cls(data_dir, split, block_size, global_batch, seed)
+
+
 def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
     out = []
     with open(path) as f:

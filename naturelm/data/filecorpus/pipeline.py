@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import shutil
 import time
 from collections import Counter
@@ -199,7 +200,7 @@ def make_executors(work: Path, out: Path, executor: str = "local", tasks: int = 
             from datatrove.executor import LocalPipelineExecutor
 
             ex = LocalPipelineExecutor(pipes[stage], tasks=n[stage], workers=max(1, min(workers, n[stage])),
-                                       logging_dir=logs)
+                                       logging_dir=logs, start_method="fork" if os.name == "posix" else "spawn")
         elif executor == "slurm":
             from datatrove.executor import SlurmPipelineExecutor
 

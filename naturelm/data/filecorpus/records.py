@@ -67,7 +67,9 @@ def _molecule(value: str, _sg) -> Entry:
 
 
 def _reaction(value: str, _sg) -> Entry:
-    """`reactants>reagents>product` (or `reactants>>product`): both directions, as the built-in corpus writes them."""
+    """`reactants>reagents>product` (or `reactants>>product`): both directions, as the built-in corpus writes them.
+    Leakage keys: the reactant set, the product and every single molecule in them (a test molecule is never seen,
+    not even as a reagent of a training reaction)."""
     from naturelm.data.splits import mol_key
     from naturelm.language.codecs import parse_reaction
     from naturelm.language.tags import wrap
@@ -75,7 +77,8 @@ def _reaction(value: str, _sg) -> Entry:
     reactants, _, product = parse_reaction(value.split()[0])  # a USPTO `|f:…|` extension after a space is dropped
     fwd = f"{wrap('reactants', reactants)} → {wrap('product', product)}"
     back = f"{wrap('product', product)} ⇐ {wrap('reactants', reactants)}"
-    return Entry(f"reaction:{reactants}>>{product}", (mol_key(reactants), mol_key(product)), (fwd, back))
+    leak = {mol_key(reactants), mol_key(product), *(mol_key(m) for m in (reactants + "." + product).split("."))}
+    return Entry(f"reaction:{reactants}>>{product}", tuple(sorted(leak)), (fwd, back))
 
 
 def _sequence(domain: str):
