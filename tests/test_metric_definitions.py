@@ -128,3 +128,59 @@ def test_property_optimisation_constrained_success():
     out = task.score(ex, [C("OCCc1ccc(C(C)(C)C)cc1", "CCCCCCCO"), C("Clc1ccc(Cl)cc1CCO")], Context())
     assert out["success"] == 1.0 and out["success_constrained"] == 0.5
     assert out["success_per_sample"] == pytest.approx(2 / 8) and out["success_per_sample_constrained"] == pytest.approx(1 / 8)
+
+
+# ---------------------------------------------------------------- unconditional molecules
+
+
+def test_novelty_counts_distinct_molecules():
+    """Wrong definition caught: novelty over all valid outputs instead of the distinct ones."""
+    # distinct {A, B, C}; B and C are not in the reference -> 2/3 (over all four valid outputs it would be 2/4)
+    assert M.novelty(["A", "A", "B", "C"], {"A"}) == pytest.approx(2 / 3)
+    assert M.uniqueness(["A", "A", "B", "C"]) == pytest.approx(3 / 4)
+
+
+def test_internal_diversity_includes_self_pairs_at_1024_bits():
+    """Wrong definitions caught: IntDiv without self-pairs; 2,048-bit fingerprints."""
+    from rdkit import Chem, DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+
+    a, b = "CC(=O)Nc1ccc(O)cc1", "CC(=O)Nc1ccccc1"
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
+    t = DataStructs.TanimotoSimilarity(*(gen.GetFingerprint(Chem.MolFromSmiles(s)) for s in (a, b)))
+    # ordered pairs (a,a) (b,b) (a,b) (b,a): 1 - (1 + 1 + 2t) / 4
+    assert M.internal_diversity([a, b]) == pytest.approx((1 - t) / 2)
+    assert M.internal_diversity([a, b]) != pytest.approx(1 - t)
+
+
+def test_molecule_novelty_against_everything_trained_on(tmp_path, monkeypatch):
+    from naturelm.tasks import molecule_generation as MG
+
+    (tmp_path / "instructions").mkdir()
+    recs = [{"task": "molecule_generation", "instruction": "<mol>", "response": "<mol>CCO</mol>", "meta": {}},
+            {"task": "bbb_classification", "instruction": "Can <mol>c1ccccc1O</mol> cross?", "response": "Yes.",
+             "meta": {"smiles": "c1ccccc1O", "label": 1}},
+            {"task": "retrosynthesis", "instruction": "reactants for <product>CC(=O)OCC</product>",
+             "response": "<reactants>CC(=O)O.CCCO</reactants>", "meta": {"product": "CC(=O)OCC"}}]
+    (tmp_path / "instructions" / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    monkeypatch.setattr(MG, "moses_train", lambda: frozenset({"CCO", "CCCCCC"}))
+    task = get_task("molecule_generation")
+    ex = task.examples(None, limit=5)
+    preds = [C("<mol>OCC</mol>"), C("<mol>Oc1ccccc1</mol>"), C("<mol>OCCC</mol>"), C("<mol>CCCCCC</mol>"), C("C1C")]
+    out = task.score(ex, preds, Context(tmp_path))
+    # distinct valid: CCO, phenol, propanol, hexane. Trained on (any task, any side): CCO, phenol, propanol -> 1/4
+    assert out["novelty"] == pytest.approx(1 / 4)
+    assert out["novelty_task_train"] == pytest.approx(3 / 4)  # only CCO was a molecule_generation answer
+    assert out["novelty_moses_train"] == pytest.approx(2 / 4)  # CCO and hexane are in (this stand-in for) MOSES
+    (tmp_path / "train_molecules.txt").write_text("CCCCCC\n")  # a build's own list wins over the records
+    assert task.score(ex, preds, Context(tmp_path))["novelty"] == pytest.approx(3 / 4)
+
+
+def test_fcd_against_moses_test_statistics():
+    pytest.importorskip("fcd_torch")
+    from naturelm.tasks import molecule_generation as MG
+
+    floor = MG.fcd_reference(50)  # 50 MOSES test molecules: the best a generator can score at n = 50
+    junk = MG.fcd_to_moses_test(["CCO", "CCCCCCCCCCCC", "C", "CC", "O=C=O"] * 10)
+    assert 0.0 < floor < junk
+    assert MG.fcd_to_moses_test(["CCO"]) is None

@@ -143,7 +143,8 @@ def test_molecule_generation_oracle_and_anti_oracle(tmp_path):
     ex = task.examples(None, limit=4)
     gold = task.score(ex, [C(f"<mol>{m}</mol>") for m in MOLS[1:]], ctx)
     assert gold["validity"] == gold["uniqueness"] == gold["novelty"] == 1.0 and gold["internal_diversity"] > 0.5
-    assert gold["fcd"] is None and "FCD" in gold["notes"][0]
+    assert gold["novelty_task_train"] == 1.0 and 0.0 <= gold["novelty_moses_train"] <= 1.0
+    assert gold["fcd"] is None or gold["fcd"] > 0.0
     bad = task.score(ex, [C("C1CC"), C(""), EMPTY(), C("<mol>X</mol>")], ctx)
     assert bad["validity"] == bad["uniqueness"] == bad["novelty"] == bad["internal_diversity"] == 0.0
     copies = task.score(ex, [C("CCO"), C("OCC"), C("C(O)C"), C("CCO")], ctx)  # training molecule, four times

@@ -17,7 +17,8 @@ from naturelm.data import instructions as I
 from naturelm.data.card import data_sha256, write_card
 from naturelm.data.recipes import Recipe
 from naturelm.data.sources.common import SourceReport
-from naturelm.data.splits import SPLITS, LeakReport, Splitter, material_key, mol_key, nt_key, protein_key, remove_leaks, test_keys
+from naturelm.data.splits import (SPLITS, LeakReport, Splitter, material_key, mol_key, nt_key, protein_key,
+                                  record_molecules, remove_leaks, test_keys, text_molecules)
 from naturelm.errors import DataSourceMissing, NatureLMError
 
 
@@ -249,6 +250,8 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
         kept = [x for x in docs if not (x.keys & keys)]
         leak.pretrain_removed += len(docs) - len(kept)
         docs_by_domain[d] = kept
+    train_molecules = set().union(*map(record_molecules, recs["train"]),
+                                  *(text_molecules(x.text) for docs in docs_by_domain.values() for x in docs))
     tokenizer = NatureTokenizer()
     encoded, domain_stats = C.mix(docs_by_domain, R.domain_weights, R.pretrain_tokens, tokenizer, seed,
                                   R.max_repeats, progress)
@@ -259,6 +262,8 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
     # ---------------------------------------------------------------- 6. files and card
     inst = out / "instructions"
     inst.mkdir(parents=True, exist_ok=True)
+    # every molecule the training split shows a model (novelty is measured against it)
+    (out / "train_molecules.txt").write_text("".join(f"{m}\n" for m in sorted(train_molecules)))
     for s in SPLITS:
         with open(inst / f"{s}.jsonl", "w") as f:
             for r in recs[s]:

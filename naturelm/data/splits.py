@@ -89,6 +89,29 @@ def record_keys(rec: dict) -> set[str]:
     return keys
 
 
+def text_molecules(text: str) -> set[str]:
+    """Canonical SMILES of every molecule in a text's molecule-domain entities (reactant sets split into molecules)."""
+    from naturelm.language.codecs import try_canonical
+
+    out = set()
+    for span in find_entities(text):
+        if span.tag.domain == "molecule" and span.text:
+            out |= {c for part in span.text.split(".") if (c := try_canonical(part))}
+    return out
+
+
+def record_molecules(rec: dict) -> set[str]:
+    """Canonical SMILES of every molecule a record shows a model: its instruction, response and meta molecules."""
+    from naturelm.language.codecs import try_canonical
+
+    meta = rec.get("meta") or {}
+    out = text_molecules(rec.get("instruction", "")) | text_molecules(rec.get("response", ""))
+    for f in ("smiles", "product", "reactants"):
+        if isinstance(meta.get(f), str):
+            out |= {c for part in meta[f].split(".") if (c := try_canonical(part))}
+    return out
+
+
 class Splitter:
     """Deterministic split of an entity key: forced splits first (e.g. the USPTO-50k standard split), else a seeded hash."""
 

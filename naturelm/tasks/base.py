@@ -77,6 +77,7 @@ class Context:
         self._oracles: dict = {}
         self._card: dict | None = None
         self._card_read = False
+        self._train_mols: set[str] | None = None
 
     def train_responses(self, tasks: tuple[str, ...]) -> list[str] | None:
         """Responses of the training records of these tasks (None when no built data dir is known); read once."""
@@ -90,6 +91,28 @@ class Context:
             with path.open() as f:
                 self._train[tasks] = [rec.get("response", "") for rec in map(json.loads, f) if rec.get("task") in wanted]
         return self._train[tasks]
+
+    def training_molecules(self) -> set[str] | None:
+        """Canonical SMILES of every molecule the model trained on (None when no data dir); read once.
+
+        The build's `train_molecules.txt` (training instruction records and pre-training documents); for builds
+        without it, every molecule of every record of instructions/train.jsonl (instruction, response, meta).
+        """
+        if self.data_dir is None:
+            return None
+        if self._train_mols is None:
+            listed = self.data_dir / "train_molecules.txt"
+            path = self.data_dir / "instructions" / "train.jsonl"
+            if listed.is_file():
+                self._train_mols = {line.strip() for line in listed.open() if line.strip()}
+            elif path.is_file():
+                from naturelm.data.splits import record_molecules
+
+                with path.open() as f:
+                    self._train_mols = set().union(*(record_molecules(json.loads(line)) for line in f))
+            else:
+                return None
+        return self._train_mols
 
     def data_card(self) -> dict | None:
         """The built data dir's card.json (None when no data dir or no card); read once."""
