@@ -184,3 +184,44 @@ def test_fcd_against_moses_test_statistics():
     junk = MG.fcd_to_moses_test(["CCO", "CCCCCCCCCCCC", "C", "CC", "O=C=O"] * 10)
     assert 0.0 < floor < junk
     assert MG.fcd_to_moses_test(["CCO"]) is None
+
+
+# ---------------------------------------------------------------- RNA
+
+
+def _dinucleotides(s):
+    from collections import Counter
+
+    return Counter(zip(s, s[1:]))
+
+
+def test_dinucleotide_shuffle_preserves_dinucleotides():
+    """Wrong controls caught: the reversed sequence, a mononucleotide shuffle."""
+    import random
+
+    from naturelm.tasks.rna import dinucleotide_shuffle
+
+    rng = random.Random(0)
+    seq = "GGGGCGCGCCGAAAGGCGCGCCCCAUAUGCGAUCG"
+    shuffles = {dinucleotide_shuffle(seq, rng) for _ in range(20)}
+    assert len(shuffles) > 10  # several distinct controls
+    for s in shuffles:
+        assert _dinucleotides(s) == _dinucleotides(seq) and s[0] == seq[0] and s[-1] == seq[-1]
+    assert _dinucleotides(seq[::-1]) != _dinucleotides(seq)  # so a reversal would fail the loop above
+    # AACC is the only walk over {AA, AC, CC}; ACAGA has exactly two (ACAGA, AGACA), drawn about equally often
+    assert {dinucleotide_shuffle("AACC", rng) for _ in range(20)} == {"AACC"}
+    draws = [dinucleotide_shuffle("ACAGA", rng) for _ in range(2000)]
+    assert set(draws) == {"ACAGA", "AGACA"} and 0.45 < draws.count("ACAGA") / 2000 < 0.55
+
+
+def test_rna_mfe_difference_by_hand(monkeypatch):
+    from naturelm.tasks import rna
+
+    energies = {"GGGAAACCC": -3.0, "GGAUUUCCA": -1.0}
+    monkeypatch.setattr(rna, "dinucleotide_shuffle", lambda s, rng: s[::-1] + "#")  # stand-in controls
+    monkeypatch.setattr(rna, "mfe", lambda s: energies.get(s, -2.0))  # every control folds at -2.0
+    out = rna.rna_metrics(["GGGAAACCC", "GGAUUUCCA", None, None], shuffles=3)
+    # differences: -3 - (-2) = -1 and -1 - (-2) = +1 -> mean 0, sample std sqrt(2), sem 1; one of FOUR samples below
+    assert out["mfe_difference_mean"] == 0.0 and out["mfe_difference_std"] == pytest.approx(2 ** 0.5)
+    assert out["mfe_difference_sem"] == pytest.approx(1.0) and out["below_shuffled"] == 0.25
+    assert out["mfe_shuffled_mean"] == -2.0 and out["validity"] == 0.5 and out["shuffles_per_sequence"] == 3
