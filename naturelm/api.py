@@ -8,14 +8,15 @@ from __future__ import annotations
 import json
 import math
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 import re
 from pathlib import Path
 
 from naturelm.errors import ConfigError, DataSourceMissing, EntityError
 from naturelm.generate.engine import Engine, mean_logprob
-from naturelm.generate.postprocess import Generation, dedup, to_generation
+from naturelm.generate.postprocess import Classification, Generation, dedup, to_generation
+from naturelm.tasks import checks
 from naturelm.language.tags import TAGS, wrap
 
 # The tag each task's response is written in (None: plain text).
@@ -180,9 +181,11 @@ class NatureLM:
                 rs = None  # "auto" without a RetroSim: the model's beams
             if rs is not None:
                 out = self._retro_ranked(products, k, rs, rank_weight)
+                out = [checks.check_retrosynthesis(p, gens) for p, gens in zip(products, out)]
                 return out[0] if _one(product) else out
         prompts = [instruction("retrosynthesis", product=p) for p in products]
         out = self._ask("retrosynthesis", prompts, k, beams=True, **gen)
+        out = [checks.check_retrosynthesis(p, gens) for p, gens in zip(products, out)]
         return out[0] if _one(product) else out
 
     def _ranks_by_default(self, retrosim) -> bool:
@@ -212,22 +215,29 @@ class NatureLM:
 
     def _retro_ranked(self, products: list[str], k: int, retrosim, weight: float | None) -> list[list[Generation]]:
         """Per canonical product, RetroSim's candidates in `eval.harness.rank_union`'s order (model mean
-        log-probability + weight x RetroSim score), each checked by RDKit; `meta` holds both parts."""
+        log-probability + weight x RetroSim score), each checked by RDKit; `meta` holds both parts and RetroSim's
+        template and training reaction (the template precedent)."""
         from naturelm.eval.harness import RANK_PRIOR_WEIGHT, order_union, union_scores
+        from naturelm.language.codecs import try_canonical
         from naturelm.tasks.base import Example
 
         w = next(x for x in (weight, self.rank_weight, RANK_PRIOR_WEIGHT) if x is not None)
         proposals = retrosim.predict("retrosynthesis", products, max(k, RETROSIM_CANDIDATES))
         scored = union_scores(self, [Example(p) for p in products], proposals)
         out = []
-        for row, ordered in zip(scored, order_union(scored, w, k)):
+        for row, ordered, props in zip(scored, order_union(scored, w, k), proposals):
             parts = {g.canonical or g.entity or "": (g, prior) for g, prior in row}
+            precedent = {}
+            for p in props:
+                precedent.setdefault(try_canonical(p.text, reactant_set=True), p.meta)
             gens = []
             for c in ordered:
                 g, prior = parts[c.text]
                 meta = {"retrosim_score": prior, "rank_weight": w,
-                        "model_logprob": g.score if math.isfinite(g.score) else None}
-                gens.append(RankedGeneration(**{**asdict(g), "score": c.score, "source": RANKED_SOURCE, "meta": meta}))
+                        "model_logprob": g.score if math.isfinite(g.score) else None,
+                        **{k_: v for k_, v in precedent.get(g.canonical, {}).items() if k_ in ("template", "neighbour")}}
+                base = {f.name: getattr(g, f.name) for f in fields(g)}
+                gens.append(RankedGeneration(**{**base, "score": c.score, "source": RANKED_SOURCE, "meta": meta}))
             out.append(gens)
         return out
 
@@ -246,6 +256,7 @@ class NatureLM:
             nbs = [{"product": a, "reactants": b} for a, b, _ in memory.neighbours(p, n_neighbours)]
             prompts.append(instruction("retrosynthesis_rag", neighbours=neighbour_lines(nbs), product=p))
         out = self._ask("retrosynthesis", prompts, k, beams=True, **gen)
+        out = [checks.check_retrosynthesis(strip_atom_maps(p), gens) for p, gens in zip(products, out)]
         return out[0] if _one(product) else out
 
     def reaction_memory(self, direction: str = "retro"):
@@ -261,9 +272,10 @@ class NatureLM:
         """k distinct products for a reactant set (`A.B`)."""
         from naturelm.language.codecs import canonical_reactant_set
 
-        sets = [reactants] if _one(reactants) else list(reactants)
-        prompts = [instruction("forward", reactants=canonical_reactant_set(r)) for r in sets]
+        sets = [canonical_reactant_set(r) for r in ([reactants] if _one(reactants) else reactants)]
+        prompts = [instruction("forward", reactants=r) for r in sets]
         out = self._ask("forward", prompts, k, beams=True, **gen)
+        out = [checks.check_forward(r, gens) for r, gens in zip(sets, out)]
         return out[0] if _one(reactants) else out
 
     def forward_rag(self, reactants: str | list[str], k: int = 5, n_neighbours: int = 3, memory=None, **gen):
@@ -277,13 +289,13 @@ class NatureLM:
         memory = memory or self.reaction_memory("forward")
         if memory.direction != "forward":
             raise ConfigError(f"forward_rag needs a ReactionMemory with direction 'forward', not {memory.direction!r}")
-        sets = [reactants] if _one(reactants) else list(reactants)
+        sets = [canonical_reactant_set(r) for r in ([reactants] if _one(reactants) else reactants)]
         prompts = []
         for r in sets:
-            r = canonical_reactant_set(r)
             nbs = [{"product": a, "reactants": b} for a, b, _ in memory.neighbours(r, n_neighbours)]
             prompts.append(instruction("forward_rag", neighbours=neighbour_lines(nbs, "forward"), reactants=r))
         out = self._ask("forward_rag", prompts, k, beams=True, **gen)
+        out = [checks.check_forward(r, gens) for r, gens in zip(sets, out)]
         return out[0] if _one(reactants) else out
 
     # ------------------------------------------------------------------ naming
@@ -302,11 +314,14 @@ class NatureLM:
             answers = smiles_to_iupac_verified(s, [g.entity for g in gens], k=k, method=method)
             out.append([Generation(raw=a.name, entity=a.name, tag=None, canonical=a.name, valid=a.verified,
                                    score=score.get(a.name, math.nan), verified_by="opsin" if a.verified else None,
-                                   source=a.source) for a in answers])
+                                   source=a.source, checks=[checks.opsin_round_trip(s, a.parsed, a.name)])
+                        for a in answers])
         return out[0] if _one(smiles) else out
 
     def iupac_to_smiles(self, name: str | list[str], k: int = 5, method: str = "auto", **gen):
-        """Up to k SMILES for a name, OPSIN's parse first. method: "auto", "model", "rules" (OPSIN only)."""
+        """Up to k SMILES for a name: OPSIN's parse, else the registry's structure for a trivial name (PubChem
+        synonyms), then the model's candidates, each checked against that reference (unverified without one).
+        method: "auto", "model", "rules" (OPSIN and the registry only)."""
         from naturelm.tools.naming import iupac_to_smiles_verified
 
         names = [name] if _one(name) else list(name)
@@ -315,11 +330,13 @@ class NatureLM:
         out = []
         for x, gens in zip(names, model_out):
             score = {g.canonical: g.score for g in gens if g.canonical}
-            answers = iupac_to_smiles_verified(x, [g.canonical for g in gens if g.canonical], k=k,
-                                               method={"rules": "opsin"}.get(method, method))
+            answers = iupac_to_smiles_verified(x, [g.canonical for g in gens if g.canonical], k=k, method=method)
             out.append([Generation(raw=a.smiles, entity=a.smiles, tag="mol", canonical=a.smiles, valid=True,
-                                   score=score.get(a.smiles, math.nan), verified_by="opsin" if a.verified else "rdkit",
-                                   source=a.source) for a in answers])
+                                   score=score.get(a.smiles, math.nan),
+                                   verified_by=(a.reference_source if a.verified else "rdkit"), source=a.source,
+                                   checks=[checks.structure_reference(a.smiles, a.source, a.reference,
+                                                                      a.reference_source, x)])
+                        for a in answers])
         return out[0] if _one(name) else out
 
     # ------------------------------------------------------------------ molecules
@@ -335,8 +352,9 @@ class NatureLM:
         if unknown:
             raise ConfigError(f"unknown molecule properties {unknown}; use {MOLECULE_PROPERTIES}")
         text = " and ".join(property_text(names[p.lower()], v)[0] for p, v in properties.items())
-        return self._ask("property_to_molecule", instruction("property_to_molecule", property_text=text), n,
-                         beams=False, **gen)
+        out = self._ask("property_to_molecule", instruction("property_to_molecule", property_text=text), n,
+                        beams=False, **gen)
+        return checks.check_property_targets({names[p.lower()]: float(v) for p, v in properties.items()}, out)
 
     def optimize_molecule(self, smiles: str, goal: str = "increase QED", n: int = 4, delta: float | None = None, **gen):
         """n edits of a molecule toward a goal: "increase QED", "decrease LogP", "HBD+" or "bbb"."""
@@ -345,19 +363,25 @@ class NatureLM:
 
         mol = canonical_smiles(smiles)
         if "bbb" in goal.lower() or "blood" in goal.lower():
-            return self._ask("bbb_optimization", instruction("bbb_optimization", mol=mol), n, beams=False, **gen)
+            out = self._ask("bbb_optimization", instruction("bbb_optimization", mol=mol), n, beams=False, **gen)
+            return checks.check_bbb_optimization(mol, out)
         prop = next((p for p in OPTIMIZATION if re.search(rf"\b{p}\b", goal, re.I)), None)
         if prop is None:
             raise ConfigError(f"goal {goal!r} names no optimisable property; use one of {list(OPTIMIZATION)} or 'bbb'")
         direction = "decrease" if re.search(r"decrease|lower|reduce|-$", goal, re.I) else "increase"
         name, default_delta = OPTIMIZATION[prop]
-        prompt = instruction("property_optimization", mol=mol, property_name=name, direction=direction,
-                             delta=default_delta if delta is None else delta)
-        return self._ask("property_optimization", prompt, n, beams=False, **gen)
+        delta = default_delta if delta is None else delta
+        prompt = instruction("property_optimization", mol=mol, property_name=name, direction=direction, delta=delta)
+        out = self._ask("property_optimization", prompt, n, beams=False, **gen)
+        return checks.check_optimization(mol, prop, direction, float(delta), out)
 
     def classify(self, question: str | list[str]):
-        """p(Yes) / (p(Yes) + p(No)) of the response's first word, for one question or many."""
+        """p(Yes) / (p(Yes) + p(No)) of the response's first word, for one question or many.
+
+        A question must tag the entity it asks about (`<mol>…</mol>`, `<protein>…</protein>`): EntityError if not."""
         qs = [question] if _one(question) else list(question)
+        for q in qs:
+            _require_entity(q)
         tok = self.tokenizer
         prompts = self.engine.encode(qs)
         yes, no = tok.encode("Yes"), tok.encode("No")
@@ -366,13 +390,25 @@ class NatureLM:
         out = [1.0 / (1.0 + math.exp(min(700.0, sum(n_) - sum(y)))) for y, n_ in zip(lp_yes, lp_no)]
         return out[0] if _one(question) else out
 
+    def classify_checked(self, question: str | list[str]):
+        """`classify` as Classification answers: the model's p(Yes), its answer, and the checks (for a BBB question,
+        the BBB oracle's probability with its held-out AUROC and whether model and oracle agree)."""
+        qs = [question] if _one(question) else list(question)
+        out = []
+        for q, p in zip(qs, self.classify(qs)):
+            found, _ = checks.classification_checks(q, p)
+            out.append(Classification(q, p, "Yes" if p >= 0.5 else "No", checks=found))
+        return out[0] if _one(question) else out
+
     # ------------------------------------------------------------------ proteins, RNA, materials
     def design_protein(self, description: str | None = None, n: int = 1, **gen):
         """n protein sequences: unconditional, or for a description such as "soluble"."""
         gen.setdefault("max_new_tokens", max(512, self.max_new_tokens))
         if not description:
-            return self.generate("<protein>", n=n, raw=True, **gen)
-        return self._ask("text_to_protein", instruction("text_to_protein", label=description), n, beams=False, **gen)
+            out = self.generate("<protein>", n=n, raw=True, **gen)
+        else:
+            out = self._ask("text_to_protein", instruction("text_to_protein", label=description), n, beams=False, **gen)
+        return checks.check_proteins(description, out)
 
     def design_rna(self, n: int = 10, **gen):
         """n RNA sequences from the bare `<rna>` prompt."""
@@ -386,23 +422,25 @@ class NatureLM:
             raise ConfigError("design_material: give elements= or property=/value=, not both")
         if elements is not None:
             els = elements.replace(",", " ").split() if isinstance(elements, str) else list(elements)
-            return self._ask("composition_to_material", instruction("composition_to_material", elements=", ".join(els)),
-                             n, beams=False, **gen)
+            out = self._ask("composition_to_material", instruction("composition_to_material", elements=", ".join(els)),
+                            n, beams=False, **gen)
+            return checks.check_materials(els, None, None, out)
         if property is not None:
             from naturelm.data.instructions import MATERIAL_TEXT, material_property_text
 
             if property not in MATERIAL_TEXT or value is None:
                 raise ConfigError(f"design_material: property must be one of {list(MATERIAL_TEXT)} with a value=")
             prompt = instruction("property_to_material", property_text=material_property_text(property, value)[0])
-            return self._ask("property_to_material", prompt, n, beams=False, **gen)
-        return self.generate("<material>", n=n, raw=True, **gen)
+            out = self._ask("property_to_material", prompt, n, beams=False, **gen)
+            return checks.check_materials(None, property, value, out)
+        return checks.check_materials(None, None, None, self.generate("<material>", n=n, raw=True, **gen))
 
     def guide_rna(self, dna: str, n: int = 5, **gen):
         """n guide RNAs for a target DNA sequence."""
         from naturelm.language.codecs import get_codec
 
         seq = get_codec("dna").canonicalize(dna)
-        return self._ask("guide_rna", instruction("guide_rna", dna=seq), n, beams=False, **gen)
+        return checks.check_guides(seq, self._ask("guide_rna", instruction("guide_rna", dna=seq), n, beams=False, **gen))
 
     # ------------------------------------------------------------------ ranking
     def rank(self, prompt: str | list[str], candidates: list, tag: str | None = None, raw: bool = False):
@@ -488,6 +526,15 @@ class NatureLM:
         if task == "bbb_optimization":
             return [_safe(lambda x: self.optimize_molecule(x, "bbb", n=k), x) for x in inputs]
         return self._ask(task, inputs, k, beams=False, seed=self._next_seed(len(inputs)))  # the other tasks pass their instruction
+
+
+def _require_entity(question: str) -> None:
+    """A yes/no question must tag what it asks about; EntityError naming the question otherwise."""
+    from naturelm.language import find_entities
+
+    if not any(s.tag.domain != "text" for s in find_entities(question)):
+        raise EntityError("question", question, reason="no tagged entity: wrap what the question is about in its "
+                                                       "tag, e.g. 'Can <mol>CCO</mol> cross the blood-brain barrier?'")
 
 
 def _safe(fn, x) -> list[Generation]:

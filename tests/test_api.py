@@ -91,8 +91,10 @@ def test_classify_is_a_probability_from_the_next_token(lm):
     if len(yes) == len(no) == 1:
         expected = lp[yes[0]].exp() / (lp[yes[0]].exp() + lp[no[0]].exp())
         assert p == pytest.approx(float(expected), abs=1e-5)
-    ps = lm.classify(["a?", "b?"])
+    ps = lm.classify(["Is <mol>C</mol> toxic?", "Is <mol>CC</mol> toxic?"])
     assert len(ps) == 2 and all(0.0 <= x <= 1.0 for x in ps)
+    with pytest.raises(EntityError, match="no tagged entity"):  # what is the question about?
+        lm.classify("Does dopamine cross the blood-brain barrier?")
 
 
 def test_rank_scores_merges_and_sorts(lm):

@@ -66,9 +66,24 @@ def test_iupac_to_smiles_verified():
     answers = iupac_to_smiles_verified("2-acetyloxybenzoic acid", ["CCO", "xx(", ASPIRIN])
     assert answers[0].smiles == canonical(ASPIRIN) and answers[0].source == "opsin" and answers[0].verified
     assert [(a.smiles, a.verified) for a in answers[1:]] == [("CCO", False)]  # invalid dropped, duplicate merged
-    fallback = iupac_to_smiles_verified("Tylenol", ["CC(=O)Nc1ccc(O)cc1"])
-    assert [(a.source, a.verified) for a in fallback] == [("model", False)]
+    # a trivial name OPSIN cannot parse: the registry's structure first, the model's wrong guesses after it, failing
+    trivial = iupac_to_smiles_verified("Aspirin", ["O=S(=O)(O)O", "O=[N+]([O-])c1ccc(Cl)cc1"])
+    assert [(a.source, a.verified) for a in trivial] == [("registry", True), ("model", False), ("model", False)]
+    assert trivial[0].smiles == canonical(ASPIRIN) and {a.reference for a in trivial} == {canonical(ASPIRIN)}
+    assert [a.smiles for a in iupac_to_smiles_verified("tylenol", ["CC(=O)Nc1ccc(O)cc1"])] == ["CC(=O)Nc1ccc(O)cc1"]
     assert iupac_to_smiles_verified("Tylenol", method="opsin") == []
+    assert iupac_to_smiles_verified("Tylenol", method="rules")[0].source == "registry"
+    # a name neither OPSIN nor the registry knows: the model's answer, unverified (no reference)
+    unknown = iupac_to_smiles_verified("zorblaxamine", ["CCO"])
+    assert [(a.source, a.verified, a.reference) for a in unknown] == [("model", False, None)]
+
+
+def test_registry_lookup_of_trivial_names():
+    from naturelm.data.sources.names import registry_lookup
+
+    assert registry_lookup("aspirin")[0].smiles == canonical(ASPIRIN)  # the example table holds CID 2244
+    assert registry_lookup("  Paracetamol ")[0].smiles == "CC(=O)Nc1ccc(O)cc1"
+    assert registry_lookup("para") == [] and registry_lookup("") == []  # whole names only
 
 
 def test_baselines():

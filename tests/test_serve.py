@@ -365,8 +365,9 @@ def test_playground_in_headless_chromium(live_server, tmp_path):
         WebDriverWait(driver, 30).until(lambda d: d.execute_script(drawn))
         assert "molecule" in driver.execute_script(drawn)  # the product, drawn by RDKit as SVG
         badges = [b.text for b in driver.find_elements(By.CSS_SELECTOR, ".card.result .badge")]
-        assert badges and set(badges) <= {"valid", "invalid"}
-        if "valid" in badges:  # a valid candidate is drawn as reactants → product
+        assert badges and set(badges) <= {"parses", "does not parse", "meets request", "fails checks", "unverified"}
+        assert all(s.text.startswith("source: ") for s in driver.find_elements(By.CSS_SELECTOR, ".card.result .source"))
+        if "parses" in badges:  # a valid candidate is drawn as reactants → product
             WebDriverWait(driver, 30).until(lambda d: "reaction" in d.execute_script(drawn))
         assert driver.find_element(By.ID, "error").get_attribute("hidden")
         out = REPO / "tests" / "artifacts"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from naturelm.errors import EntityError, TagError
 from naturelm.language.tags import DOMAINS, TAGS, find_entities
@@ -13,8 +13,38 @@ _LENIENT_RE = re.compile(r"<(" + "|".join(re.escape(t) for t in TAGS) + r")>(.*?
 
 
 @dataclass
+class Check:
+    """One named check of an answer against what was asked (naturelm.tasks.checks makes them per task).
+
+    passed: True or False, or None when it could not be decided (e.g. no tool can verify a free-text wish).
+    `required` checks decide whether the answer meets the request; the others only report a value
+    (length, an oracle score). `value` is what was measured, `target` what was asked for (when there is one).
+    """
+
+    name: str
+    passed: bool | None
+    value: object = None
+    target: object = None
+    detail: str = ""
+    required: bool = True
+
+
+def verdict(valid: bool, checks: list[Check]) -> bool | None:
+    """Whether an answer meets its request: False when it does not parse or fails a required check, None when
+    it parses but some required check could not be decided (unverified), else True."""
+    required = [c.passed for c in checks if c.required]
+    if not valid or False in required:
+        return False
+    return None if None in required else True
+
+
+@dataclass
 class Generation:
-    """One answer: raw decoded text, the entity, its canonical form (None when invalid), validity and score."""
+    """One answer: raw decoded text, the entity, its canonical form (None when invalid), validity and score.
+
+    `valid` says only that the entity parses in its domain; `checks` say whether it answers the request and
+    `meets_request` sums them up (see `verdict`). `source` names the model or tool that produced it.
+    """
 
     raw: str
     entity: str
@@ -25,17 +55,53 @@ class Generation:
     verified_by: str | None
     retries: int = 0
     source: str = "model"
+    checks: list[Check] = field(default_factory=list)
 
     @property
     def key(self) -> str:
         """What deduplication compares: the canonical form, else the entity text."""
         return self.canonical if self.canonical is not None else f"invalid:{self.entity}"
 
+    @property
+    def meets_request(self) -> bool | None:
+        return verdict(self.valid, self.checks)
+
+    def check(self, name: str) -> Check | None:
+        """The check called `name`, None when the answer has none."""
+        return next((c for c in self.checks if c.name == name), None)
+
     def to_dict(self) -> dict:
-        d = asdict(self)
-        if not math.isfinite(d["score"]):
-            d["score"] = None
-        return d
+        """JSON-ready: non-finite floats become None; `meets_request` is included."""
+        return _finite({**asdict(self), "meets_request": self.meets_request})
+
+
+@dataclass
+class Classification:
+    """A yes/no answer: the model's p(Yes) / (p(Yes) + p(No)), the answer it implies, and its checks (an oracle's
+    probability and held-out AUROC where one answers the question)."""
+
+    question: str
+    p_yes: float
+    answer: str
+    source: str = "model"
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def meets_request(self) -> bool | None:
+        return verdict(True, self.checks)
+
+    def to_dict(self) -> dict:
+        return _finite({**asdict(self), "meets_request": self.meets_request})
+
+
+def _finite(x):
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
 
 
 def extract(raw: str) -> tuple[str | None, str]:

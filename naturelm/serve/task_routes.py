@@ -120,17 +120,22 @@ class TaskSpec:
     call: Callable[[Any, Any, int, dict], Any]
     count: str | None = None  # the field holding k/n (bounded by --max-n)
     batched: bool = False
+    long_answers: bool = False  # answers (proteins) need the server's whole --max-new-tokens budget by default
 
 
 def _smiles(v: str, check) -> str:
     return canonical_smiles(check(v, "smiles"))
 
 
-def _check_tagged(text: str) -> str:
-    """Entities inside free text (`<mol>…</mol>`, `<protein>…</protein>`) must be valid in their domain."""
-    for span in find_entities(text):
-        if span.tag.domain != "text":
-            get_codec(span.tag.domain).canonicalize(span.text)
+def _check_tagged(text: str, required: bool = False) -> str:
+    """Entities inside free text (`<mol>…</mol>`, `<protein>…</protein>`) must be valid in their domain;
+    `required`: the text must tag at least one (a question about nothing tagged is a 422)."""
+    spans = [span for span in find_entities(text) if span.tag.domain != "text"]
+    for span in spans:
+        get_codec(span.tag.domain).canonicalize(span.text)
+    if required and not spans:
+        raise EntityError("question", text, reason="no tagged entity: wrap what the question is about in its tag, "
+                                                   "e.g. 'Can <mol>CCO</mol> cross the blood-brain barrier?'")
     return text
 
 
@@ -189,9 +194,10 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("optimize_molecule", "Edit a molecule towards a goal.", OptimizeMolecule,
              lambda r, c: {"smiles": _smiles(r.smiles, c), "goal": c(r.goal, "goal")},
              lambda m, i, n, g: m.optimize_molecule(i["smiles"], i["goal"], n=n, **g), "n"),
-    TaskSpec("design_protein", "Protein sequences for a description (empty: unconditional).", DesignProtein,
+    TaskSpec("design_protein", "Protein sequences for a description (empty: unconditional); each says whether it "
+             "finished or was truncated.", DesignProtein,
              lambda r, c: {"description": _check_tagged(c(r.description, "description"))},
-             lambda m, i, n, g: m.design_protein(i["description"] or None, n=n, **g), "n"),
+             lambda m, i, n, g: m.design_protein(i["description"] or None, n=n, **g), "n", long_answers=True),
     TaskSpec("design_rna", "RNA sequences (unconditional), with their ViennaRNA MFE structure.", DesignRNA,
              lambda r, c: {}, lambda m, i, n, g: m.design_rna(n=n, **g), "n"),
     TaskSpec("design_material", "Materials from a composition or a property target (SMACT-checked).", DesignMaterial,
@@ -199,9 +205,10 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("guide_rna", "Guide RNAs for a DNA target.", GuideRNA,
              lambda r, c: {"dna": get_codec("dna").canonicalize(c(r.dna, "dna"))},
              lambda m, i, n, g: m.guide_rna(i["dna"], n=n, **g), "n"),
-    TaskSpec("classify", "p(Yes) / (p(Yes) + p(No)) for a yes/no question.", Classify,
-             lambda r, c: {"question": _check_tagged(c(r.question, "question"))},
-             lambda m, xs, _, g: m.classify([x["question"] for x in xs]), None, True),
+    TaskSpec("classify", "p(Yes) / (p(Yes) + p(No)) for a yes/no question about a tagged entity, with an oracle's "
+             "probability and held-out AUROC where one answers it.", Classify,
+             lambda r, c: {"question": _check_tagged(c(r.question, "question"), required=True)},
+             lambda m, xs, _, g: m.classify_checked([x["question"] for x in xs]), None, True),
 )}
 
 
@@ -236,9 +243,12 @@ def _seeded(spec: TaskSpec, gen: dict) -> dict:
 
 
 def _shape(result) -> object:
-    """A task method's answer as JSON: a probability stays a float; generations become dicts with details."""
-    if isinstance(result, (float, Exception)):
+    """A task method's answer as JSON: a classification becomes its dict; generations become dicts with details,
+    each with its `source`, `checks` and `meets_request`."""
+    if isinstance(result, Exception):
         return result
+    if hasattr(result, "p_yes"):
+        return result.to_dict()
     return [{**d, **_details(d)} for d in map(_as_dict, result)]
 
 
@@ -266,7 +276,8 @@ async def run_task(request: Request, spec: TaskSpec, req: BaseModel) -> dict:
         raise ApiError(422, f"{spec.count}={count} exceeds the server limit {cfg.max_n}", param=spec.count)
     gen = {}
     if isinstance(req, _Req):
-        gen["max_new_tokens"] = req.max_new_tokens or min(cfg.task_new_tokens, cfg.max_new_tokens)
+        default = cfg.max_new_tokens if spec.long_answers else min(cfg.task_new_tokens, cfg.max_new_tokens)
+        gen["max_new_tokens"] = req.max_new_tokens or default
         if gen["max_new_tokens"] > cfg.max_new_tokens:
             raise ApiError(422, f"max_new_tokens={gen['max_new_tokens']} exceeds the server limit {cfg.max_new_tokens}",
                            param="max_new_tokens")
@@ -287,7 +298,7 @@ async def run_task(request: Request, spec: TaskSpec, req: BaseModel) -> dict:
     result = await request.app.state.batcher.submit(key, inp)
     out = {"task": spec.name, "input": inp, "elapsed_s": round(time.perf_counter() - start, 3)}
     if spec.name == "classify":
-        return {**out, "p_yes": result, "answer": "Yes" if result >= 0.5 else "No"}
+        return {**out, **{k: v for k, v in result.items() if k != "question"}}
     return {**out, "results": result}
 
 

@@ -2,29 +2,59 @@
 immediately followed there by an NGG PAM."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from naturelm.tasks.base import Context, Example, Task, first_entities, register
 from naturelm.tasks.metrics import validity
 
 _COMP = str.maketrans("ACGTN", "TGCAN")
+GUIDE_LENGTHS = range(17, 25)
 
 
 def _dna(seq: str | None) -> str:
     return "".join((seq or "").split()).upper().replace("U", "T")
 
 
+@dataclass(frozen=True)
+class TargetSite:
+    """Where a spacer sits in the target: 0-based start on the given strand's own 5'->3' sequence ("+": the
+    DNA as given, "-": its reverse complement), and the 3 nt right after it there (the PAM, "" at the end)."""
+
+    position: int
+    strand: str
+    pam: str
+
+    @property
+    def has_pam(self) -> bool:
+        """An SpCas9 NGG PAM follows the spacer."""
+        return len(self.pam) == 3 and self.pam[1:] == "GG"
+
+
+def find_target_site(spacer: str | None, dna: str) -> TargetSite | None:
+    """The spacer's site in `dna` (either strand, T/U aware): the first one followed by an NGG PAM, else the
+    first occurrence without one; None when the spacer occurs on neither strand."""
+    g, dna = _dna(spacer), _dna(dna)
+    if not g:
+        return None
+    first = None
+    for strand, seq in (("+", dna), ("-", dna.translate(_COMP)[::-1])):
+        start = seq.find(g)
+        while start != -1:
+            site = TargetSite(start, strand, seq[start + len(g): start + len(g) + 3])
+            if site.has_pam:
+                return site
+            first = first or site
+            start = seq.find(g, start + 1)
+    return first
+
+
 def valid_guide(guide: str | None, dna: str) -> bool:
     """17-24 nt of ACGT/U, found in `dna` or its reverse complement with NGG right after it."""
-    g, dna = _dna(guide), _dna(dna)
-    if not 17 <= len(g) <= 24 or set(g) - set("ACGT"):
+    g = _dna(guide)
+    if len(g) not in GUIDE_LENGTHS or set(g) - set("ACGT"):
         return False
-    for strand in (dna, dna.translate(_COMP)[::-1]):
-        start = strand.find(g)
-        while start != -1:
-            pam = strand[start + len(g): start + len(g) + 3]
-            if len(pam) == 3 and pam[1:] == "GG":
-                return True
-            start = strand.find(g, start + 1)
-    return False
+    site = find_target_site(g, dna)
+    return site is not None and site.has_pam
 
 
 @register

@@ -1,18 +1,20 @@
 """Verified naming answers: every name says where it came from and whether OPSIN confirmed it.
 
 A name is *verified* when OPSIN parses it to the InChIKey of the query molecule. A SMILES answer
-is *verified* when it is OPSIN's own parse of the query name (or has the same InChIKey as it).
-Unverifiable answers are returned flagged `verified=False`, after all verified ones.
+is *verified* when it is the reference structure of the query name (or has the same InChIKey as it): OPSIN's
+parse, else, for a trivial name OPSIN cannot parse ("aspirin"), the registry's structure (PubChem names and
+synonyms, naturelm.data.sources.names.registry_lookup). Unverifiable answers are returned flagged
+`verified=False`, after all verified ones.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from naturelm.errors import ConfigError, EntityError
+from naturelm.errors import ConfigError, DataSourceMissing, EntityError
 from naturelm.tools.namers import NAMERS
 
 NAME_METHODS = ("auto", "model", "rules")
-SMILES_METHODS = ("auto", "opsin", "model")
+SMILES_METHODS = ("auto", "opsin", "rules", "model")
 
 
 @dataclass(frozen=True)
@@ -22,15 +24,20 @@ class NameAnswer:
     name: str
     source: str
     verified: bool
+    parsed: str | None = None  # OPSIN's SMILES of the name (None: OPSIN cannot parse it)
 
 
 @dataclass(frozen=True)
 class SmilesAnswer:
-    """A canonical SMILES for a name; source is "opsin" or "model"."""
+    """A canonical SMILES for a name; source is "opsin", "registry" or "model". `reference` is the structure it
+    was checked against and `reference_source` where that came from ("opsin" or "registry"; None: no reference,
+    the answer is unverified)."""
 
     smiles: str
     source: str
     verified: bool
+    reference: str | None = None
+    reference_source: str | None = None
 
 
 def _dedupe(answers: list, key) -> list:
@@ -68,7 +75,7 @@ def smiles_to_iupac_verified(
         answers += [(n, namer) for namer in namers for n in name_with(namer, [smiles]) if n]
     key = inchikey(smiles)
     parsed = names_to_smiles([n for n, _ in answers])  # one JVM start for every candidate
-    checked = [NameAnswer(n, src, got is not None and inchikey(got) == key) for (n, src), got in zip(answers, parsed)]
+    checked = [NameAnswer(n, src, got is not None and inchikey(got) == key, got) for (n, src), got in zip(answers, parsed)]
     ordered = [a for a in checked if a.verified] + [a for a in checked if not a.verified]
     return _dedupe(ordered, lambda a: a.name)[:k]
 
@@ -79,24 +86,52 @@ def iupac_to_smiles_verified(
     k: int = 5,
     method: str = "auto",
 ) -> list[SmilesAnswer]:
-    """Up to k canonical SMILES for `name`: OPSIN's exact parse first, then the model's RDKit-valid candidates.
+    """Up to k canonical SMILES for `name`: the reference structure first (OPSIN's exact parse, else the registry's
+    structure for a trivial name), then the model's RDKit-valid candidates checked against it.
 
-    method="opsin": OPSIN only (empty when it cannot parse the name); "model": the model's candidates only;
-    "auto": both, OPSIN first. A model candidate is verified only when it matches OPSIN's parse.
+    method="opsin": OPSIN only (empty when it cannot parse the name); "rules": OPSIN, else the registry;
+    "model": the model's candidates only (still checked against the reference); "auto": "rules" then the model.
+    A model candidate is verified only when it matches the reference; without one it is unverified.
     """
     from naturelm.tools.opsin import canonical, inchikey, names_to_smiles
 
     if method not in SMILES_METHODS:
         raise ConfigError(f"method must be one of {SMILES_METHODS}, got {method!r}")
     answers = []
-    got = names_to_smiles([name])[0] if name and name.strip() else None  # also checks model answers
-    opsin_key = inchikey(got)
-    if method in ("auto", "opsin") and got is not None:
-        answers.append(SmilesAnswer(got, "opsin", True))
+    ref = names_to_smiles([name])[0] if name and name.strip() else None  # also checks model answers
+    ref_source = "opsin" if ref is not None else None
+    if ref is None and method != "opsin" and name and name.strip():
+        ref = _registry_structure(name)
+        ref_source = "registry" if ref is not None else None
+    if ref is not None and (method in ("auto", "rules") or (method == "opsin" and ref_source == "opsin")):
+        answers.append(SmilesAnswer(ref, ref_source, True, ref, ref_source))
     if method in ("auto", "model"):
         for cand in model_candidates or []:
             smi = canonical(cand)
             if smi is not None:
-                answers.append(SmilesAnswer(smi, "model", opsin_key is not None and inchikey(smi) == opsin_key))
+                ok = same_structure(smi, ref, ref_source)
+                answers.append(SmilesAnswer(smi, "model", ok, ref, ref_source))
     ordered = [a for a in answers if a.verified] + [a for a in answers if not a.verified]
     return _dedupe(ordered, lambda a: inchikey(a.smiles))[:k]
+
+
+def same_structure(smiles: str, reference: str | None, reference_source: str | None) -> bool:
+    """Whether `smiles` is the reference structure: the same InChIKey as OPSIN's parse; the same connectivity
+    (first InChIKey block) as a registry structure, whose table often leaves stereochemistry out."""
+    from naturelm.tools.opsin import inchikey
+
+    a, b = inchikey(smiles), inchikey(reference)
+    if a is None or b is None:
+        return False
+    return a.split("-")[0] == b.split("-")[0] if reference_source == "registry" else a == b
+
+
+def _registry_structure(name: str) -> str | None:
+    """The registry's first structure for a name (None when it has none or the chemicals package is absent)."""
+    from naturelm.data.sources.names import registry_lookup
+
+    try:
+        hits = registry_lookup(name, limit=1)
+    except DataSourceMissing:
+        return None
+    return hits[0].smiles if hits else None

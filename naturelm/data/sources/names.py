@@ -237,3 +237,58 @@ def load_names(
     if exclude_inchikeys:
         all_pairs = [p for p in all_pairs if p.inchikey not in exclude_inchikeys]
     return NameSet(all_pairs, reports)
+
+
+# --- registry lookup of trivial names ---------------------------------------------------------
+
+
+# The PubChem-format tables of the chemicals package (CID, CAS, formula, MW, SMILES, InChI, InChIKey, lower-cased
+# IUPAC name, synonyms...): common compounds first (the small table, then the example user table, which holds
+# aspirin), then the large one.
+REGISTRY_TABLES = ("Identifiers/chemical identifiers pubchem small.tsv",
+                   "Identifiers/chemical identifiers example user db.tsv",
+                   "Identifiers/chemical identifiers pubchem large.tsv")
+
+
+@dataclass(frozen=True)
+class RegistryHit:
+    """A structure the registry (PubChem names and synonyms in the chemicals package) gives for a name."""
+
+    smiles: str
+    cid: str
+    matched: str  # the registry's (lower-cased) name or synonym that matched
+
+
+def registry_lookup(name: str, limit: int = 5) -> list[RegistryHit]:
+    """Structures whose PubChem IUPAC name or synonym is `name` (case-insensitive, exact), in REGISTRY_TABLES order,
+    one per canonical SMILES. The tables (46 MB) are memory-mapped, not loaded; DataSourceMissing with the pip
+    command when the chemicals package is absent."""
+    key = " ".join(name.split()).lower().encode()
+    if not key or b"\t" in key:
+        return []
+    out: list[RegistryHit] = []
+    for rel in REGISTRY_TABLES:
+        _scan_table(package_file("chemicals", rel, _PIP["chemicals"]), key, out, limit)
+    return out
+
+
+def _scan_table(path: Path, key: bytes, out: list[RegistryHit], limit: int) -> None:
+    import mmap
+
+    from naturelm.language.codecs import try_canonical
+
+    seen = {h.smiles for h in out}
+    with open(path, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+        at = mm.find(b"\t" + key)
+        while at != -1 and len(out) < limit:
+            end = at + 1 + len(key)
+            if mm[end:end + 1] in (b"\t", b"\n", b"\r", b""):
+                start = mm.rfind(b"\n", 0, at) + 1
+                column = mm[start:at].count(b"\t") + 1  # 7: IUPAC name, 8 on: synonyms
+                line_end = mm.find(b"\n", end)
+                cols = mm[start:line_end if line_end != -1 else len(mm)].decode("utf-8", "replace").split("\t")
+                smiles = try_canonical(cols[4].strip()) if column >= 7 and len(cols) > 7 else None
+                if smiles is not None and smiles not in seen:
+                    seen.add(smiles)
+                    out.append(RegistryHit(smiles, cols[0], key.decode()))
+            at = mm.find(b"\t" + key, at + 1)

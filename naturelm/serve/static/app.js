@@ -73,8 +73,16 @@ function headers() {
 }
 
 async function errorText(resp) {
-  try { const j = await resp.json(); return `${resp.status}: ${j.error ? j.error.message : JSON.stringify(j)}`; }
+  try { const j = await resp.json(); return `${resp.status}: ${j.error ? j.error.message : JSON.stringify(j)}` + caret(j.error); }
   catch (e) { return `${resp.status}: ${resp.statusText}`; }
+}
+
+// Where in the input the problem is: the quoted input of an entity error with a caret under its position.
+function caret(err) {
+  if (!err || err.position == null) return "";
+  const m = /in '(.*)'$/.exec(err.message) || /in "(.*)"$/.exec(err.message);
+  if (!m || err.position > m[1].length) return `\n(at position ${err.position})`;
+  return `\n\n${m[1]}\n${" ".repeat(err.position)}^ position ${err.position}`;
 }
 
 // A server SVG drawing as <img> (an object URL, so SVG scripts never run and the API key still applies).
@@ -137,16 +145,65 @@ function readForm(name) {
 
 function badge(ok, yes, no) { return el("span", {class: "badge " + (ok ? "ok" : "bad")}, ok ? yes : no); }
 
+// The overall verdict: meets the request (every check passed), fails its checks, or unverified (nothing could check it).
+function verdict(meets) {
+  if (meets === true) return el("span", {class: "badge ok verdict"}, "meets request");
+  if (meets === false) return el("span", {class: "badge bad verdict"}, "fails checks");
+  return el("span", {class: "badge warn verdict"}, "unverified");
+}
+
+function fmt(v) {
+  if (v == null) return "";
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(3);
+  if (typeof v === "object") return Object.entries(v).map(([k, x]) => `${k} ${fmt(x)}`).join(", ");
+  return String(v);
+}
+
+// Each check: ✔ / ✘ / ? (undecided) / · (reported only), its name, the achieved value against the target, the detail.
+function checkList(checks) {
+  if (!checks || !checks.length) return null;
+  const items = checks.map((c) => {
+    const mark = c.passed === true ? "✔" : c.passed === false ? "✘" : c.required ? "?" : "·";
+    const cls = c.passed === true ? "pass" : c.passed === false ? "fail" : "undecided";
+    const values = c.value != null || c.target != null
+      ? el("span", {class: "values"}, ` ${fmt(c.value)}${c.target != null ? " (target " + fmt(c.target) + ")" : ""}`) : null;
+    return el("li", {class: "check " + cls, "data-check": c.name}, el("b", {}, `${mark} ${c.name}`), values,
+              c.detail ? el("span", {class: "meta"}, " — " + c.detail) : null);
+  });
+  return el("ul", {class: "checks"}, ...items);
+}
+
+// The guide's site in the target DNA, highlighted (a − strand site is mapped back onto the + strand).
+function targetSite(dna, r) {
+  const c = (r.checks || []).find((x) => x.name === "target_site");
+  if (!c || !c.value || !dna) return null;
+  const n = (r.canonical || r.entity).length;
+  const start = c.value.strand === "+" ? c.value.position : dna.length - c.value.position - n;
+  return el("div", {class: "seq site"}, dna.slice(0, start), el("mark", {}, dna.slice(start, start + n)),
+            dna.slice(start + n), el("div", {class: "meta"}, `${c.value.strand} strand, position ${c.value.position}, PAM ${c.value.pam || "—"}`));
+}
+
 function renderResult(task, input, r, i) {
-  const head = el("h3", {}, `#${i + 1}`, badge(r.valid, "valid", "invalid"),
-                  el("span", {class: "meta"}, `${r.verified_by ? "checked by " + r.verified_by + " · " : ""}score ${
+  const head = el("h3", {}, `#${i + 1}`, verdict(r.meets_request), badge(r.valid, "parses", "does not parse"),
+                  el("span", {class: "source"}, "source: " + (r.source || "model")),
+                  el("span", {class: "meta"}, `${r.verified_by ? "parsed by " + r.verified_by + " · " : ""}score ${
                     r.score == null ? "—" : r.score.toFixed(2)}`));
-  const card = el("div", {class: "card result"}, head);
+  const card = el("div", {class: "card result " + (r.meets_request === true ? "met" : r.meets_request === false ? "failed" : "unverified")}, head);
   const entity = r.canonical || r.entity;
   if (!r.valid && r.tag !== "material") {
-    card.append(el("div", {class: "mono"}, r.entity || "(empty)"), el("div", {class: "meta mono"}, "raw: " + r.raw));
+    card.append(el("div", {class: "mono"}, r.entity || "(empty)"), el("div", {class: "meta mono"}, "raw: " + r.raw),
+                checkList(r.checks));
     return card;
   }
+  appendAnswer(card, task, input, r, entity);
+  const site = task === "guide_rna" ? targetSite(input.dna, r) : null;
+  if (site) card.append(site);
+  const checks = checkList(r.checks);
+  if (checks) card.append(checks);
+  return card;
+}
+
+function appendAnswer(card, task, input, r, entity) {
   if (task === "retrosynthesis") card.append(el("div", {class: "mono"}, entity), reaction(entity, input.product));
   else if (task === "forward") card.append(el("div", {class: "mono"}, entity), reaction(input.reactants, entity));
   else if (r.tag && ["mol", "product", "reactants"].includes(r.tag)) card.append(el("div", {class: "mono"}, entity), molecule(entity));
@@ -161,7 +218,12 @@ function renderResult(task, input, r, i) {
                    " ", r.formula ? badge(r.smact_valid, "SMACT valid", "SMACT invalid") : null),
                 el("div", {class: "meta mono"}, r.entity));
   } else card.append(el("div", {}, entity));
-  return card;
+}
+
+function renderClassification(out) {
+  const head = el("h3", {}, verdict(out.meets_request), el("span", {class: "source"}, "source: " + (out.source || "model")));
+  return el("div", {class: "card result"}, head, el("div", {class: "prob"}, out.p_yes.toFixed(3)),
+            `model p(Yes) — answer: ${out.answer}`, checkList(out.checks));
 }
 
 function renderInput(task, input) {
@@ -183,8 +245,7 @@ async function run(ev) {
     if (!resp.ok) throw new Error(await errorText(resp));
     const out = await resp.json();
     renderInput(task, out.input);
-    const cards = task === "classify"
-      ? [el("div", {class: "card result"}, el("div", {class: "prob"}, out.p_yes.toFixed(3)), `p(Yes) — answer: ${out.answer}`)]
+    const cards = task === "classify" ? [renderClassification(out)]
       : out.results.map((r, i) => renderResult(task, out.input, r, i));
     if (!cards.length) cards.push(el("p", {}, "no results"));
     $("#results").replaceChildren(el("p", {class: "meta"}, `${task} · ${out.elapsed_s}s`), ...cards);
