@@ -34,8 +34,8 @@ RANKED_SOURCE = "retrosim+model"
 RANK_WEIGHT_KEY = "naturelm_rank_weight"  # generation_config.json: the checkpoint's tuned RetroSim prior weight
 UNCONDITIONAL = frozenset({"molecule_generation", "protein_generation", "rna_generation", "material_generation"})
 CHECKPOINT_HINT = ("pass a checkpoint directory: one of ours (config.json + model weights + naturelm_tokenizer.json, "
-                   "as written by `naturelm train`) or a released NatureLM checkpoint directory (config.json, weights, "
-                   "tokenizer.json)")
+                   "as written by `naturelm train`) or a released NatureLM folder as downloaded (config.json, weights, "
+                   "Llama 3 tokenizer.json or Mixtral tokenizer.model; docs/released-checkpoints.md)")
 
 
 def instruction(task: str, **fields) -> str:
@@ -103,18 +103,18 @@ class NatureLM:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu", dtype=None, **kw) -> "NatureLM":
-        """Our checkpoint directory or a released NatureLM one (its tokenizer read by `NatureTokenizer.from_released`)."""
+        """Our checkpoint directory or a released NatureLM one as downloaded (docs/released-checkpoints.md): its
+        vocabulary rebuilt by `NatureTokenizer.from_released`, no remote code; prompts in the tokenizer's format."""
         from transformers import AutoModelForCausalLM
 
         from naturelm.language import NatureTokenizer
-        from naturelm.language.tokenizer import CONFIG_FILE
 
         p = Path(path)
         if not p.exists():
             raise DataSourceMissing(str(p), CHECKPOINT_HINT)
         if not p.is_dir() or not (p / "config.json").is_file():
             raise ConfigError(f"{p} is not a model checkpoint directory (no config.json); {CHECKPOINT_HINT}")
-        tok = NatureTokenizer.from_pretrained(p) if (p / CONFIG_FILE).is_file() else NatureTokenizer.from_released(p)
+        tok = NatureTokenizer.for_checkpoint(p)
         try:
             model = AutoModelForCausalLM.from_pretrained(str(p), dtype=_resolve_dtype(dtype, device))
         except (OSError, ValueError) as exc:

@@ -25,25 +25,6 @@ def test_load_errors_say_what_to_pass(tmp_path):
         NatureLM.load(tmp_path / "empty")
 
 
-def test_load_released_style_directory(tiny_checkpoint, tmp_path):
-    """A directory without naturelm_tokenizer.json: the tokenizer comes from tokenizer.json via from_released."""
-    from tokenizers import AddedToken, Tokenizer
-
-    from naturelm.api import NatureLM
-    from naturelm.language.vocab import science_tokens
-
-    ckpt = tmp_path / "released"
-    shutil.copytree(tiny_checkpoint, ckpt)
-    (ckpt / "naturelm_tokenizer.json").unlink()
-    text = Tokenizer.from_file(str(ckpt / "tokenizer.json"))
-    text.add_special_tokens([AddedToken(s, special=True) for s in ("<s>", "</s>", "<pad>", "<unk>", *science_tokens())])
-    text.save(str(ckpt / "tokenizer.json"))
-    lm = NatureLM.load(ckpt)
-    assert lm.tokenizer.source == "released"
-    gens = lm.generate("<mol>", n=2, raw=True, max_new_tokens=10)
-    assert len(gens) == 2 and all(g.tag == "mol" for g in gens)
-
-
 def test_retrosynthesis_returns_k_distinct_checked_candidates(lm):
     gens = lm.retrosynthesis(ASPIRIN_PRODUCT, k=5)
     assert len(gens) == 5

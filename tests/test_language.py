@@ -185,22 +185,3 @@ def test_expand_existing_hf_tokenizer(tmp_path):
     assert tok.decode(tok.encode(text)) == text
     tok.save_pretrained(tmp_path / "expanded")
     assert NatureTokenizer.from_pretrained(tmp_path / "expanded").new_token_ids == tok.new_token_ids
-
-
-def test_released_checkpoint_ids_are_looked_up_by_string(tmp_path):
-    from tokenizers import AddedToken, Tokenizer
-
-    from naturelm.language.vocab import science_tokens
-
-    ckpt = _tiny_hf_tokenizer_dir(tmp_path / "released", {"bos": "<s>", "eos": "</s>", "unk": "<unk>"})
-    t = Tokenizer.from_file(str(ckpt / "tokenizer.json"))
-    tokens = list(reversed(science_tokens()))  # a different order than ours: ids must come from the files
-    t.add_special_tokens([AddedToken(s, special=True) for s in tokens])
-    t.save(str(ckpt / "tokenizer.json"))
-    tok = NatureTokenizer.from_released(ckpt)
-    assert tok.token_to_id("<m>C") == t.token_to_id("<m>C")
-    ids = tok.encode("<mol>CO</mol>")
-    assert ids == [t.token_to_id(s) for s in ("<mol>", "<m>C", "<m>O", "</mol>")]
-    assert tok.decode(ids) == "<mol>CO</mol>"
-    with pytest.raises(ValueError):
-        NatureTokenizer.from_released(_tiny_hf_tokenizer_dir(tmp_path / "plain", {"eos": "</s>"}))

@@ -63,14 +63,15 @@ class Constraints:
         self.enabled, self.device = enabled, device
         self.vocab_size = vocab_size
         self.eos = tokenizer.eos_token_id
-        self.open_ids = {tokenizer.tag_token_id(t.open): t.name for t in TAGS.values()}
-        self.close_ids = {tokenizer.tag_token_id(t.close): t.name for t in TAGS.values()}
+        tags = getattr(tokenizer, "tags", TAGS)  # the tokenizer's own tag set (its text rules)
+        self.open_ids = {tokenizer.tag_token_id(t.open): t.name for t in tags.values()}
+        self.close_ids = {tokenizer.tag_token_id(t.close): t.name for t in tags.values()}
         self.close_of = {name: tid for tid, name in self.close_ids.items()}
         self.open_of = {name: tid for tid, name in self.open_ids.items()}
         self.stop_ids = frozenset(self.close_ids) | {self.eos}
         self.domain_ids = {d: tokenizer.domain_token_ids(d) for d in DOMAINS if d != "text"}
         science = set(self.open_ids) | set(self.close_ids) | {i for ids in self.domain_ids.values() for i in ids}
-        science |= {tokenizer.token_to_id(f"<reserved_{i}>") for i in range(100)} - {None}
+        science |= set(tokenizer.science_token_ids)  # other tag tokens, reserved tokens: never written as text
         specials = {tokenizer.pad_token_id, tokenizer.bos_token_id, tokenizer.unk_token_id, self.eos}
         n = min(len(tokenizer), vocab_size)
         self.text_ids = [i for i in range(n) if i not in science and i not in specials]

@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 from naturelm.errors import ConfigError
 from naturelm.generate.constraints import Constraints
 from naturelm.generate.postprocess import Generation, dedup, is_empty, to_generation
-from naturelm.language.prompts import format_prompt
 from naturelm.language.tags import split_tagged
 
 NEG_INF = float("-inf")
@@ -470,9 +469,10 @@ class Engine:
                 gens[i][j] = to_generation(self._response(chunk[i], h.ids, cons), h.score, attempt, expect)
 
 
-def open_tail(text: str) -> str:
-    """The end of a prompt from its unclosed opening tag on (`"<mol>"` for the raw prompt `<mol>`), else ""."""
-    segments = split_tagged(text, allow_unclosed=True)
+def open_tail(text: str, tags: tuple[str, ...] | None = None) -> str:
+    """The end of a prompt from its unclosed opening tag on (`"<mol>"` for the raw prompt `<mol>`), else "".
+    `tags`: the tag names that count (a tokenizer's `rules.tags`; None: every tag)."""
+    segments = split_tagged(text, allow_unclosed=True, tags=tags)
     last = segments[-1] if segments else None
     if last is None or last.tag is None or text.endswith(last.tag.close):
         return ""
@@ -480,15 +480,15 @@ def open_tail(text: str) -> str:
 
 
 def encode_prompts(tok, prompts: list[str], raw: bool = False, add_bos: bool = True) -> list[list[int]]:
-    """Prompt ids: wrapped in the instruction format unless raw; a prompt may end inside an open tag."""
+    """Prompt ids: wrapped in the tokenizer's instruction format unless raw; a prompt may end inside an open tag."""
     out = []
     for p in prompts:
-        text = p if raw else format_prompt(p)
-        tail = open_tail(text)
+        text = p if raw else tok.format_prompt(p)
+        tail = open_tail(text, tok.rules.tags)
         if not tail:
             out.append(tok.encode(text, add_bos=add_bos))
         else:  # encode with the closing tag, then drop it
-            close = split_tagged(text, allow_unclosed=True)[-1].tag.close
+            close = split_tagged(text, allow_unclosed=True, tags=tok.rules.tags)[-1].tag.close
             out.append(tok.encode(text + close, add_bos=add_bos)[:-1])
     return out
 

@@ -1,7 +1,9 @@
 """The `generate()` contract through vLLM's offline engine (GPU serving of large checkpoints).
 
 Prompts go in as token ids from the NatureTokenizer and outputs come back as ids, so vLLM never needs an HF
-tokenizer for the science tokens; generation stops at EOS and at every closing tag. Constrained decoding is
+tokenizer for the science tokens (a released NatureLM folder works as downloaded: its vocabulary is rebuilt by
+`NatureTokenizer.from_released`, no remote code); generation stops at EOS and at every closing tag of the
+tokenizer's tag set. Constrained decoding is
 not applied here (vLLM samples on its own); results are checked by the same post-processing.
 """
 from __future__ import annotations
@@ -10,7 +12,6 @@ import os
 
 from naturelm.errors import DataSourceMissing
 from naturelm.generate.postprocess import Generation, dedup, is_empty, to_generation
-from naturelm.language.tags import TAGS
 
 INSTALL_HINT = "pip install vllm (needs a CUDA GPU); or use NatureLM.load(...).generate, which runs anywhere"
 
@@ -29,26 +30,23 @@ class VLLMBackend:
     def __init__(self, path: str | os.PathLike, **llm_kwargs):
         vllm = _vllm()
         from naturelm.language import NatureTokenizer
-        from naturelm.language.tokenizer import CONFIG_FILE
 
         path = str(path)
-        has_ours = os.path.isfile(os.path.join(path, CONFIG_FILE))
-        self.tok = NatureTokenizer.from_pretrained(path) if has_ours else NatureTokenizer.from_released(path)
+        self.tok = NatureTokenizer.for_checkpoint(path)  # ours, or a released folder as downloaded (no remote code)
         self.llm = vllm.LLM(model=path, skip_tokenizer_init=True, **llm_kwargs)
-        self.stop_ids = [self.tok.eos_token_id] + [self.tok.tag_token_id(t.close) for t in TAGS.values()]
+        self.stop_ids = [self.tok.eos_token_id] + [self.tok.tag_token_id(t.close) for t in self.tok.tags.values()]
 
     def generate(self, prompts: str | list[str], n: int = 1, num_beams: int = 1, temperature: float = 0.7,
                  top_p: float = 1.0, max_new_tokens: int = 128, raw: bool = False, seed: int = 0,
                  max_retries: int = 3, **_) -> list:
         """Same results as `NatureLM.generate` (a list per prompt), constrained decoding aside."""
         from naturelm.generate.engine import encode_prompts, open_tail
-        from naturelm.language.prompts import format_prompt
 
         vllm = _vllm()
         single = isinstance(prompts, str)
         texts = [prompts] if single else list(prompts)
-        ids = encode_prompts(self.tok, texts, raw)
-        tails = [open_tail(t if raw else format_prompt(t)) for t in texts]
+        ids = encode_prompts(self.tok, texts, raw)  # the tokenizer's prompt format and text rules
+        tails = [open_tail(t if raw else self.tok.format_prompt(t), self.tok.rules.tags) for t in texts]
         token_prompts = [{"prompt_token_ids": p} for p in ids]
         if num_beams > 1:
             from vllm.sampling_params import BeamSearchParams

@@ -1,12 +1,13 @@
-"""The instruction format of NatureLM post-training (paper §3)."""
+"""The instruction format of NatureLM post-training (paper §3); a tokenizer's own format is in its text rules."""
 from __future__ import annotations
 
-RESPONSE_MARKER = "\n\n\nResponse: "
+from naturelm.language.rules import NATURELM_RULES, TextRules
 
 
-def format_prompt(instruction: str) -> str:
-    """`Instruction: {instruction}\\n\\n\\nResponse: ` — what the model continues."""
-    return f"Instruction: {instruction.strip()}{RESPONSE_MARKER}"
+def format_prompt(instruction: str, rules: TextRules | None = None) -> str:
+    """`Instruction: {instruction}\\n\\n\\nResponse: ` (NatureLM's own checkpoints) or the prompt of `rules`
+    (a tokenizer's `rules`; the released checkpoints end at `Response:`) — what the model continues."""
+    return (rules or NATURELM_RULES).format_prompt(instruction)
 
 
 def format_example(instruction: str, response: str) -> tuple[str, str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import functools
 from dataclasses import dataclass
 
 from naturelm.errors import TagError
@@ -59,14 +60,23 @@ TAGS: dict[str, Tag] = {
         Tag("material", "material"),
         Tag("num", "text"),
         Tag("ans", "text"),
+        # entity tags of the released NatureLM-8x7B (naturelm.language.released): chemical formulas as written
+        # (`<i>` items, digits included) and DNA in greedy 6-mers
+        Tag("cf1", "material"),
+        Tag("cf2", "material"),
+        Tag("fcf", "material"),
+        Tag("dna6mer", "dna"),
     )
 }
+# The tags NatureLM's own tokenizers split on (the default tokenizer and every checkpoint written by this package
+# without a recorded tag set, e.g. the shipped NatureLM-tiny).
+NATURELM_TAGS: tuple[str, ...] = ("mol", "product", "reactants", "reagent", "fragA", "fragB", "protein", "antibody",
+                                  "dna", "rna", "material", "num", "ans")
 
 SPACE_GROUP_TOKENS: tuple[str, ...] = tuple(f"<sg{i}>" for i in range(1, 231)) + ("<sgNone>",)
 RESERVED_TOKENS: tuple[str, ...] = tuple(f"<reserved_{i}>" for i in range(100))
 SPECIAL_TOKENS = {"pad": "<pad>", "bos": "<s>", "eos": "</s>", "unk": "<unk>"}
 
-_TAG_RE = re.compile("|".join(re.escape(s) for t in TAGS.values() for s in (t.open, t.close)))
 _BY_STRING: dict[str, tuple[Tag, bool]] = {
     **{t.open: (t, True) for t in TAGS.values()},
     **{t.close: (t, False) for t in TAGS.values()},
@@ -93,14 +103,22 @@ class Segment:
     start: int  # offset of `text` in the source string
 
 
-def split_tagged(text: str, allow_unclosed: bool = False) -> list[Segment]:
+@functools.lru_cache(maxsize=16)
+def _tag_re(names: tuple[str, ...] | None) -> re.Pattern:
+    tags = TAGS.values() if names is None else [TAGS[n] for n in names]
+    return re.compile("|".join(re.escape(s) for t in tags for s in (t.open, t.close)))
+
+
+def split_tagged(text: str, allow_unclosed: bool = False, tags: tuple[str, ...] | None = None) -> list[Segment]:
     """Split text into plain-text and entity segments; nested, mismatched or stray tags raise TagError.
 
     With allow_unclosed, a final open tag without its close (a generation in progress) yields its content.
+    `tags`: the tag names that split (a tokenizer's own set, `NatureTokenizer.tags`); None: every tag of TAGS.
+    Other tag strings stay in the text.
     """
     segments: list[Segment] = []
     pos, open_tag, open_at = 0, None, 0
-    for m in _TAG_RE.finditer(text):
+    for m in _tag_re(None if tags is None else tuple(tags)).finditer(text):
         tag, is_open = _BY_STRING[m.group()]
         if is_open:
             if open_tag is not None:

@@ -9,13 +9,15 @@ from typing import Iterable
 
 from naturelm.errors import ConfigError, EntityError
 from naturelm.language.codecs import CODECS
-from naturelm.language.codecs.molecule import split_unknown
+from naturelm.language.codecs.molecule import ELEMENTS, split_unknown
+from naturelm.language.rules import NATURELM_RULES, TextRules
 from naturelm.language.tags import DOMAINS, SPACE_GROUP_TOKENS, SPECIAL_TOKENS, TAGS, Tag, split_tagged
-from naturelm.language.vocab import domain_tokens, science_tokens
+from naturelm.language.vocab import science_tokens
 
 CONFIG_FILE = "naturelm_tokenizer.json"
 TEXT_FILE = "tokenizer.json"
 _SG = frozenset(SPACE_GROUP_TOKENS)
+_ELEMENTS = frozenset(ELEMENTS)
 
 
 class NatureTokenizer:
@@ -40,11 +42,17 @@ class NatureTokenizer:
             raise ConfigError(f"{path} is not a NatureTokenizer directory (needs {CONFIG_FILE} and {TEXT_FILE})")
         cfg = json.loads(cfg_file.read_text())
         self._init(Tokenizer.from_file(str(text_file)), cfg["science"], cfg["specials"], cfg.get("new_token_ids", []),
-                   cfg.get("source", "default"))
+                   cfg.get("source", "default"), TextRules.from_dict(cfg.get("rules")))
 
-    def _init(self, text, science: dict[str, int], specials: dict[str, str], new_token_ids, source: str) -> None:
+    def _init(self, text, science: dict[str, int], specials: dict[str, str], new_token_ids, source: str,
+              rules: TextRules = NATURELM_RULES) -> None:
         self._text = text
         self.source = source
+        self.rules = rules
+        self.tags: dict[str, Tag] = {name: TAGS[name] for name in rules.tags}  # the tags this tokenizer splits on
+        self._tag_by_string = {s: t for t in self.tags.values() for s in (t.open, t.close)}
+        if rules.released:  # the released code sets split_special_tokens: `<s>` in text is spelled out
+            text.encode_special_tokens = True
         self._science = dict(science)
         self.new_token_ids = sorted(int(i) for i in new_token_ids)
         self.specials = dict(specials)
@@ -62,17 +70,27 @@ class NatureTokenizer:
         self.eos_token_id, self.unk_token_id = ids["eos"], ids["unk"]
         self.special_ids = frozenset(ids.values())
         self._known_mol_units = {t[3:] for t in self._science if t.startswith("<m>")}
+        self._kmers = {t[3:] for t in self._science if t.startswith("<d>") and len(t) > 4}
+        self._domain_ids: dict[str, list[int]] = {}
+        missing = [t for tag in self.tags.values() for t in (tag.open, tag.close) if t not in self._science]
+        if missing:
+            raise ConfigError(f"tag tokens {missing[:4]} of the text rules {rules.name!r} are not in the vocabulary")
 
     @classmethod
-    def _from_parts(cls, text, science, specials, new_token_ids, source) -> "NatureTokenizer":
+    def _from_parts(cls, text, science, specials, new_token_ids, source, rules=NATURELM_RULES) -> "NatureTokenizer":
         obj = cls.__new__(cls)
-        obj._init(text, science, specials, new_token_ids, source)
+        obj._init(text, science, specials, new_token_ids, source, rules)
         return obj
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike) -> "NatureTokenizer":
         """Load a directory written by `save_pretrained` (also a checkpoint directory of ours)."""
         return cls(path)
+
+    @classmethod
+    def for_checkpoint(cls, path: str | os.PathLike) -> "NatureTokenizer":
+        """The tokenizer of a checkpoint folder: ours (`naturelm_tokenizer.json`) or a released NatureLM one."""
+        return cls.from_pretrained(path) if (Path(path) / CONFIG_FILE).is_file() else cls.from_released(path)
 
     def save_pretrained(self, path: str | os.PathLike) -> None:
         """Write `tokenizer.json` (text BPE) and `naturelm_tokenizer.json` (science tokens and specials)."""
@@ -81,6 +99,8 @@ class NatureTokenizer:
         self._text.save(str(path / TEXT_FILE))
         cfg = {"format": "naturelm-tokenizer/1", "source": self.source, "specials": self.specials,
                "new_token_ids": self.new_token_ids, "science": self._science}
+        if self.rules != NATURELM_RULES:  # absent: NatureLM's own rules (what files without the field mean)
+            cfg["rules"] = self.rules.to_dict()
         (path / CONFIG_FILE).write_text(json.dumps(cfg, indent=1, ensure_ascii=False))
 
     @classmethod
@@ -110,29 +130,27 @@ class NatureTokenizer:
 
     @classmethod
     def from_released(cls, checkpoint_dir: str | os.PathLike) -> "NatureTokenizer":
-        """Read a released NatureLM checkpoint's tokenizer files; domain tokens are looked up by string.
-
-        Needs `tokenizer.json` (for the custom tiktoken-based tokenizers, export it once with
-        `AutoTokenizer.from_pretrained(dir, trust_remote_code=True).save_pretrained(dir)`).
+        """A released NatureLM checkpoint folder as downloaded (naturelm.language.released): the base tokenizer files
+        (Llama 3 `tokenizer.json`, or Mixtral `tokenizer.model` with or without `tokenizer.json`), the science
+        vocabulary rebuilt in the released order (ids the files already hold are kept), and the released text rules.
+        No remote code runs; the folder's `science_tokens.py` is only parsed.
         """
+        from naturelm.language import released
+
         path = Path(checkpoint_dir)
-        text, base_specials = _read_hf_text_tokenizer(path)
-        vocab = text.get_vocab(with_added_tokens=True)
-        added = path / "added_tokens.json"
-        if added.is_file():
-            vocab.update({k: int(v) for k, v in json.loads(added.read_text()).items()})
-        science = {t: vocab[t] for t in science_tokens() if t in vocab}
-        if not any(t.startswith("<m>") for t in science):
-            raise ConfigError(f"{path}: no NatureLM science tokens (e.g. '<m>C') found in its vocabulary")
-        specials = {role: base_specials.get(role) or SPECIAL_TOKENS[role] for role in SPECIAL_TOKENS}
-        if specials["pad"] not in vocab:
-            specials["pad"] = specials["eos"]
-        if specials["unk"] not in vocab:
-            specials["unk"] = specials["eos"]
-        for s in specials.values():
-            if s not in text.get_vocab(with_added_tokens=True) and s in vocab:
-                science.setdefault(s, vocab[s])
-        return cls._from_parts(text, science, specials, [], "released")
+        if not path.is_dir():
+            raise ConfigError(f"{path} is not a directory; {released.LAYOUT_HINT}")
+        family, base, file_added, base_source = released.read_base(path)
+        tags, science, lists_source = released.token_lists(path)
+        vocab = released.released_vocabulary(base, family, tags, science, file_added)
+        if family.rules.strip == "all":  # Llama 3: the fast tokenizer matches every added token in text
+            text = released.with_added_tokens(base, vocab, set(family.added_specials))
+        else:  # Mixtral: the slow tokenizer spells text out with sentencepiece, added tokens included
+            text = base
+        tok = cls._from_parts(text, vocab, dict(family.specials), [],
+                              f"released-{family.name} ({base_source}; lists: {lists_source})", family.rules)
+        released.check_config_vocab(path, len(tok))
+        return tok
 
     # ----------------------------------------------------------------- vocabulary
     def __len__(self) -> int:
@@ -160,11 +178,28 @@ class NatureTokenizer:
         return tid
 
     def domain_token_ids(self, domain: str) -> list[int]:
-        """Ids that may appear inside a tag of the domain (closing tags excluded)."""
-        return [self._science[t] for t in domain_tokens(domain) if t in self._science]
+        """Ids that may appear inside a tag of the domain (closing tags excluded): the vocabulary's tokens with the
+        domain's prefix (materials: element symbols and space groups)."""
+        if domain not in self._domain_ids:
+            prefix = DOMAINS[domain].prefix
+            toks = [t for t in self._science if prefix and t.startswith(prefix)]
+            if domain == "material":
+                toks = [t for t in toks if t[3:] in _ELEMENTS] + [t for t in self._science if t in _SG]
+            self._domain_ids[domain] = sorted(self._science[t] for t in toks)
+        return list(self._domain_ids[domain])
+
+    @property
+    def science_token_ids(self) -> frozenset[int]:
+        """Ids of every NatureLM token (tags, entity tokens, added specials) in this vocabulary."""
+        return frozenset(self._science.values())
+
+    def format_prompt(self, instruction: str) -> str:
+        """The instruction in this tokenizer's prompt format (its text rules)."""
+        return self.rules.format_prompt(instruction)
 
     # ----------------------------------------------------------------- encoding
     def _text_ids(self, text: str) -> list[int]:
+        text = self.rules.span(text)
         return self._text.encode(text, add_special_tokens=False).ids if text else []
 
     def _entity_tokens(self, tag: Tag, content: str) -> list[str]:
@@ -173,20 +208,31 @@ class NatureTokenizer:
             return [self._id_to_text[i] for i in self._text_ids(content)]
         if not content.strip():
             return []
-        units = CODECS[domain].tokenize(content)
         prefix = DOMAINS[domain].prefix
-        if domain == "molecule":
+        if tag.name in self.rules.kmer_tags:
+            units = _kmers(CODECS[domain].tokenize(content), self._kmers)
+        elif domain == "material" and (self.rules.released or tag.name != "material"):
+            if tag.name == "material":
+                CODECS[domain].tokenize(content)  # validates; the released rules add no `<sgNone>`
+            units = content.split()
+        else:
+            units = CODECS[domain].tokenize(content)
+        if domain == "molecule" and not self.rules.released:  # an unseen bracket atom spelled out (released: <unk>)
             units = [u for unit in units for u in split_unknown(unit, self._known_mol_units)]
         return [u if u in _SG else prefix + u for u in units]
+
+    def _segments(self, text: str):
+        return split_tagged(text, allow_unclosed=self.rules.released, tags=self.rules.tags)
 
     def tokenize(self, text: str) -> list[str]:
         """Token strings: BPE pieces for text, tag tokens, prefixed entity tokens."""
         out: list[str] = []
-        for seg in split_tagged(text):
+        for seg in self._segments(text):
             if seg.tag is None:
                 out += [self._id_to_text[i] for i in self._text_ids(seg.text)]
             else:
-                out += [seg.tag.open, *self._entity_tokens(seg.tag, seg.text), seg.tag.close]
+                out += [seg.tag.open, *self._entity_tokens(seg.tag, seg.text)]
+                out += [seg.tag.close] if seg.start + len(seg.text) < len(text) else []
         return out
 
     def encode(self, text: str, add_bos: bool = False, add_eos: bool = False) -> list[int]:
@@ -194,7 +240,7 @@ class NatureTokenizer:
         if not isinstance(text, str):
             raise TypeError(f"encode expects a string, got {type(text).__name__}")
         ids: list[int] = [self.bos_token_id] if add_bos else []
-        for seg in split_tagged(text):
+        for seg in self._segments(text):
             if seg.tag is None:
                 ids += self._text_ids(seg.text)
                 continue
@@ -208,7 +254,8 @@ class NatureTokenizer:
                     pos = None if err.position is None else seg.start + err.position
                     raise EntityError(err.domain, text, pos, err.reason) from None
                 ids += [self._science.get(t, self.unk_token_id) for t in toks]
-            ids.append(self._science[seg.tag.close])
+            if seg.start + len(seg.text) < len(text):  # closed (released rules: a final tag may stay open)
+                ids.append(self._science[seg.tag.close])
         if add_eos:
             ids.append(self.eos_token_id)
         return ids
@@ -273,7 +320,7 @@ class NatureTokenizer:
                 text_buf.append(tid)
                 continue
             flush_text()
-            tag = _TAG_BY_STRING.get(tok)
+            tag = self._tag_by_string.get(tok)
             if tag is not None and tok == tag.open:
                 if units is not None:  # a new tag while one is open: close the dangling entity as is
                     parts.append(self._render(open_tag, units))
@@ -303,7 +350,19 @@ class NatureTokenizer:
         return [self.decode(ids, skip_special_tokens) for ids in batch]
 
 
-_TAG_BY_STRING = {s: t for t in TAGS.values() for s in (t.open, t.close)}
+def _kmers(units: list[str], kmers: set[str], k: int = 6) -> list[str]:
+    """Nucleotides cut greedily from the left into k-mers where the vocabulary has them, else one by one."""
+    seq, out, i = "".join(units), [], 0
+    while i < len(seq):
+        if seq[i:i + k] in kmers:
+            out.append(seq[i:i + k])
+            i += k
+        else:
+            out.append(seq[i])
+            i += 1
+    return out
+
+
 _PREFIXES = frozenset(d.prefix for d in DOMAINS.values() if d.prefix)
 
 

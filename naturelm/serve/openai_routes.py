@@ -52,16 +52,22 @@ class ChatRequest(_Sampling):
     messages: list[ChatMessage] = Field(min_length=1)
 
 
-def render_chat(messages: list[ChatMessage]) -> str:
-    """The NatureLM chat template: the last user message as `Instruction: …\\n\\n\\nResponse: `."""
+def render_chat(messages: list[ChatMessage], tokenizer=None) -> str:
+    """The NatureLM chat template: the last user message as `Instruction: …\\n\\n\\nResponse: ` (the prompt format of
+    the model's tokenizer: released checkpoints end at `Response:`)."""
     for m in reversed(messages):
         if m.role == "user":
             content = m.content
             if isinstance(content, list):  # [{"type": "text", "text": ...}, ...]
                 content = "".join(p.get("text", "") for p in content if p.get("type") == "text")
             if content and content.strip():
-                return format_prompt(content)
+                return tokenizer.format_prompt(content) if tokenizer is not None else format_prompt(content)
     raise ApiError(422, "messages: no user message with text content", param="messages")
+
+
+def _tokenizer(request: Request):
+    """The served model's NatureTokenizer (None for a backend without one)."""
+    return getattr(getattr(request.app.state, "model", None), "tokenizer", None)
 
 
 def generation_settings(request: Request, req: _Sampling) -> tuple:
@@ -96,7 +102,8 @@ def check_prompt(request: Request, prompt: str, param: str) -> str:
 
 def _count_tokens(model, text: str) -> int:
     """Token count of a prompt or completion; a trailing open tag (`<mol>`, a truncated entity) is allowed."""
-    segments = split_tagged(text, allow_unclosed=True)
+    rules = getattr(model.tokenizer, "rules", None)
+    segments = split_tagged(text, allow_unclosed=True, tags=rules.tags if rules else None)
     last = segments[-1] if segments else None
     if last is not None and last.tag is not None and not text.endswith(last.tag.close):
         return len(model.tokenizer.encode(text + last.tag.close)) - 1
@@ -175,7 +182,7 @@ async def completions(request: Request, req: CompletionRequest):
 @router.post("/chat/completions")
 async def chat_completions(request: Request, req: ChatRequest):
     """Chat: the last user message becomes a NatureLM instruction; the reply is the model's response."""
-    prompt = check_prompt(request, render_chat(req.messages), "messages")
+    prompt = check_prompt(request, render_chat(req.messages, _tokenizer(request)), "messages")
     key = generation_settings(request, req)
     (choices,), usage = await _run(request, [prompt], key, req.stop)
     cid, created, name = f"chatcmpl-{uuid.uuid4().hex}", int(time.time()), request.app.state.config.model_name
