@@ -225,3 +225,68 @@ def test_rna_mfe_difference_by_hand(monkeypatch):
     assert out["mfe_difference_mean"] == 0.0 and out["mfe_difference_std"] == pytest.approx(2 ** 0.5)
     assert out["mfe_difference_sem"] == pytest.approx(1.0) and out["below_shuffled"] == 0.25
     assert out["mfe_shuffled_mean"] == -2.0 and out["validity"] == 0.5 and out["shuffles_per_sequence"] == 3
+
+
+# ---------------------------------------------------------------- proteins
+
+PA = "IWVFNYSWDYASKVIHSVVSPFIFTPADGWCLAKSYPQPW"  # 40 residues
+PB = "IWVWNYSYDYAWKVIWSVVWPFIWTPAWGWCWAKSWPQPY"  # PA with 10 substitutions: 30/40 identical
+PD = "NYSYDWAWKWIWSWVWPWIWTWAWGYCWAKSY"  # PA[4:36] with 13 substitutions: 19/32 identical
+
+
+def test_protein_identity_and_coverage_by_hand():
+    """Wrong definitions caught: identity over the longer sequence; free end gaps without a coverage rule."""
+    from naturelm.tasks.proteins import identity_coverage, same_cluster
+
+    ident, ca, cb = identity_coverage(PA, PB)
+    assert (ident, ca, cb) == (pytest.approx(30 / 40), 1.0, 1.0)
+    ident, ca, cb = identity_coverage(PA, PD)
+    # 19 identical of 32 alignment columns = 0.594 (19/40 = 0.475 over the longer one); PD covers 32/40 of PA
+    assert (ident, ca, cb) == (pytest.approx(19 / 32), pytest.approx(0.8), 1.0) and same_cluster(PA, PD)
+    ident, ca, cb = identity_coverage(PA, PA[:20])  # identical, but covers half of PA: not one cluster
+    assert (ident, ca, cb) == (1.0, 0.5, 1.0) and not same_cluster(PA, PA[:20])
+
+
+def test_protein_clusters_at_50_percent_identity_by_hand():
+    """Wrong definition caught: clustering threshold 0.9."""
+    from naturelm.tasks.proteins import greedy_clusters, protein_metrics
+
+    # longest first: PA represents; PB (0.75) and PD (0.59, coverage 0.8) join it; PA[:20] (coverage 0.5) starts one
+    assert greedy_clusters([PD, PA[:20], PB, PA]) == 2
+    out = protein_metrics([PA, PB, PD, PA[:20], None])
+    assert out["diversity"] == pytest.approx(2 / 4) and out["diversity_engine"] == "python"
+    assert out["validity"] == pytest.approx(4 / 5)
+
+
+@pytest.mark.slow
+def test_mmseqs2_agrees_with_the_python_definition():
+    import shutil
+
+    from naturelm.tasks.proteins import cluster_count
+
+    if shutil.which("mmseqs") is None:
+        pytest.skip("mmseqs2 not installed (apt-get install mmseqs2)")
+    seqs = [PA[:20], PB, PA]  # clear cases (PD sits exactly on the coverage bound, where MMseqs2's alignment ends differ)
+    assert cluster_count(seqs, "mmseqs2") == cluster_count(seqs, "python") == 2
+
+
+def test_text_to_protein_reports_the_opposite_class(monkeypatch):
+    from naturelm.tasks.oracles import Oracle
+
+    class Fixed:  # p(soluble) by sequence
+        def predict_proba(self, rows):
+            import numpy as np
+
+            return np.array([[1 - r, r] for r in rows])
+
+    oracle = Oracle("soluble", Fixed(), 0.7, 1, 1, "stand-in")
+    p = {"AAAA": 0.9, "CCCC": 0.8, "DDDD": 0.2, "EEEE": 0.7}
+    monkeypatch.setattr("naturelm.tasks.oracles.featurize", lambda name, s: p[s])
+    ctx = Context()
+    ctx._oracles["soluble"] = oracle
+    ex = [Example("", meta={"property": w}) for w in ("soluble", "soluble", "insoluble", "insoluble")]
+    out = get_task("text_to_protein").score(ex, [C("AAAA"), C("DDDD"), C("CCCC"), C("EEEE")], ctx)
+    # asked soluble: called soluble 1 of 2; asked insoluble: called insoluble 0 of 2, called soluble 2 of 2
+    assert out["success"] == 0.25 and out["success_soluble"] == 0.5 and out["success_insoluble"] == 0.0
+    assert out["called_soluble_when_asked_opposite"] == 1.0 and out["called_insoluble_when_asked_opposite"] == 0.5
+    assert out["conditioning_gain"] == pytest.approx(((0.5 - 1.0) + (0.0 - 0.5)) / 2)
