@@ -290,3 +290,42 @@ def test_text_to_protein_reports_the_opposite_class(monkeypatch):
     assert out["success"] == 0.25 and out["success_soluble"] == 0.5 and out["success_insoluble"] == 0.0
     assert out["called_soluble_when_asked_opposite"] == 1.0 and out["called_insoluble_when_asked_opposite"] == 0.5
     assert out["conditioning_gain"] == pytest.approx(((0.5 - 1.0) + (0.0 - 0.5)) / 2)
+
+
+# ---------------------------------------------------------------- property -> molecule
+
+
+def test_property_to_molecule_correct_share_by_hand():
+    """Wrong definitions caught: QED tolerance 0.5; the correct share over valid samples only."""
+    task = get_task("property_to_molecule")
+    ex = [Example("", meta={"property": "QED", "target": 0.6})]
+    # paracetamol QED 0.595 and nicotine 0.626 are within 0.05 of 0.6; ibuprofen (0.822) is not; 7 slots invalid
+    samples = ["CC(=O)Nc1ccc(O)cc1", "CN1CCC[C@H]1c1cccnc1", "CC(C)Cc1ccc(C(C)C(=O)O)cc1"] + ["C1C"] * 5 + ["", ""]
+    out = task.score(ex, [C(*samples)], Context())
+    assert task.samples == 10 and out["correct_QED"] == pytest.approx(2 / 10) and out["validity"] == pytest.approx(3 / 10)
+    assert out["spearman_QED"] == 0.0  # one requested value: no evidence of order
+
+
+# ---------------------------------------------------------------- canonical forms and naming
+
+
+def test_strip_atom_maps_drops_stereo_that_vanishes_with_the_maps():
+    from naturelm.language.codecs import strip_atom_maps
+
+    assert strip_atom_maps("[CH3:1][C@H:2]([CH3:3])[OH:4]") == "CC(C)O"
+    assert strip_atom_maps("[CH3:1][C@H:2]([NH2:3])[OH:4]") == "C[C@H](N)O"  # a real stereocentre stays
+    assert strip_atom_maps("[CH3:1]/[CH:2]=[C:3](/[CH3:4])[CH3:5]") == "CC=C(C)C"
+    assert strip_atom_maps("C/C=C/C") == "C/C=C/C"
+
+
+def test_top5_naming_counts_distinct_structures():
+    """Wrong definition caught: the first 5 names cut before synonyms merge."""
+    from naturelm.tools.opsin import names_to_smiles
+
+    names = ["ethanol", "ethyl alcohol", "methanol", "propan-1-ol", "butan-1-ol", "pentan-1-ol", "hexan-1-ol"]
+    names_to_smiles(names)  # one JVM start; scoring reads OPSIN's cache
+    task = get_task("smiles_to_iupac")
+    ex = [Example("CCCCCO", meta={"smiles": "CCCCCO"}), Example("CCCCCCO", meta={"smiles": "CCCCCCO"})]
+    out = task.score(ex, [C(*names), C(*names)], Context(progress=False))
+    # structures in order: ethanol (2 names), methanol, propanol, butanol, pentanol -> pentanol is 5th, hexanol 6th
+    assert out["top_5"] == pytest.approx(1 / 2) and out["top_1"] == 0.0

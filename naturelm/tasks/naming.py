@@ -1,4 +1,8 @@
-"""SMILES <-> IUPAC names, scored by InChIKey: a name counts when OPSIN parses it to the gold molecule."""
+"""SMILES <-> IUPAC names, scored by InChIKey: a name counts when OPSIN parses it to the gold molecule.
+
+top-k counts the first k distinct STRUCTURES: two names of one molecule take one slot (`ranked_slots` over
+InChIKeys), so a synonym never pushes a further structure out of the top k.
+"""
 from __future__ import annotations
 
 from naturelm.tasks.base import Context, Example, Task, register, texts
@@ -50,8 +54,8 @@ class SmilesToIupac(_NamingTask):
     def inchikeys(self, answers: list[list[str | None]], ctx: Context) -> list[list[str | None]]:
         from naturelm.tools.opsin import inchikey, names_to_smiles
 
-        names = [ranked_slots(c)[: max(self.ks)] for c in answers]
-        flat = [n for ns in names for n in ns if n]
+        names = [ranked_slots(c) for c in answers]  # all names: synonyms merge by structure before top-k cuts
+        flat = list(dict.fromkeys(n for ns in names for n in ns if n))
         parsed = dict(zip(flat, names_to_smiles(flat, progress=ctx.progress))) if flat else {}  # one JVM per 20k names
         return [[inchikey(parsed[n]) if n else None for n in ns] for ns in names]
 

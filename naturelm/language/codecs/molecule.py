@@ -61,11 +61,18 @@ def parse_smiles(smiles: str, domain: str = "molecule"):
 
 
 def strip_atom_maps(smiles: str) -> str:
-    """The same molecule without atom-map numbers, canonical."""
+    """The same molecule without atom-map numbers, canonical.
+
+    Stereo that only the map numbers made real is dropped: the unmapped SMILES is parsed again, so a centre whose
+    neighbours become identical (`[CH3:1][C@H:2]([CH3:3])[OH:4]` -> `CC(C)O`) loses its mark.
+    """
+    Chem = _rdkit()
     mol = parse_smiles(smiles)
-    for atom in mol.GetAtoms():
-        atom.SetAtomMapNum(0)
-    return _rdkit().MolToSmiles(mol)
+    if any(atom.GetAtomMapNum() for atom in mol.GetAtoms()):
+        for atom in mol.GetAtoms():
+            atom.SetAtomMapNum(0)
+        mol = parse_smiles(Chem.MolToSmiles(mol))
+    return Chem.MolToSmiles(mol)
 
 
 def canonical_smiles(smiles: str) -> str:
