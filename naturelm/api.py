@@ -102,27 +102,40 @@ class NatureLM:
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str = "cpu", dtype=None, **kw) -> "NatureLM":
+    def load(cls, path: str | os.PathLike, device: str = "cpu", dtype=None, quantize: str | None = None,
+             **kw) -> "NatureLM":
         """Our checkpoint directory or a released NatureLM one as downloaded (docs/released-checkpoints.md): its
-        vocabulary rebuilt by `NatureTokenizer.from_released`, no remote code; prompts in the tokenizer's format."""
+        vocabulary rebuilt by `NatureTokenizer.from_released`, no remote code; prompts in the tokenizer's format.
+
+        `quantize`: "int8" or "int4" weight-only quantization for CPU decoding (`naturelm.generate.quantize`;
+        the weights are read in the checkpoint's own dtype, then quantized), None: as stored (docs/inference.md
+        says which to use where)."""
         from transformers import AutoModelForCausalLM
 
         from naturelm.language import NatureTokenizer
 
         p = Path(path)
+        if quantize is not None:
+            from naturelm.generate.quantize import MODES, quantize as quantize_model
+
+            if quantize not in MODES:
+                raise ConfigError(f"quantize must be one of {', '.join(MODES)} or None, not {quantize!r}")
         if not p.exists():
             raise DataSourceMissing(str(p), CHECKPOINT_HINT)
         if not p.is_dir() or not (p / "config.json").is_file():
             raise ConfigError(f"{p} is not a model checkpoint directory (no config.json); {CHECKPOINT_HINT}")
         tok = NatureTokenizer.for_checkpoint(p)
         try:
-            model = AutoModelForCausalLM.from_pretrained(str(p), dtype=_resolve_dtype(dtype, device))
+            model = AutoModelForCausalLM.from_pretrained(
+                str(p), dtype="auto" if quantize and dtype is None else _resolve_dtype(dtype, device))
         except (OSError, ValueError) as exc:
             raise ConfigError(f"cannot load the model in {p}: {exc}; {CHECKPOINT_HINT}") from None
         model.to(device)
         n_model = model.get_output_embeddings().weight.shape[0]
         if len(tok) > n_model:
             raise ConfigError(f"{p}: tokenizer has {len(tok)} ids but the model only {n_model}; wrong tokenizer files?")
+        if quantize is not None:
+            quantize_model(model, quantize)
         kw.setdefault("path", p)
         kw.setdefault("rank_weight", _rank_weight(p))
         return cls(model, tok, **kw)

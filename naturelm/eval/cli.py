@@ -28,6 +28,8 @@ def evaluate(
                                       "beside the model's log-probability (tune it with bench/retro_ranking.py)"),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="sampling temperature of "
                                                 "checkpoints on sampled and unconditional tasks (default 0.7)"),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="checkpoints: int8 or int4 weight-only quantized "
+                                           "CPU decoding (docs/inference.md); default: as stored"),
     list_tasks: bool = typer.Option(False, "--list", help="list the tasks and exit"),
 ) -> None:
     """Run `naturelm eval --model PATH[,retrosim,...] --tasks t1,t2|all --data DIR --out DIR`."""
@@ -45,7 +47,8 @@ def evaluate(
     from naturelm.eval.harness import run_eval
 
     doc = run_eval([m for m in model.split(",") if m], tasks=tasks, data=data, out=out, limit=limit, k=k,
-                   rank=rank, rank_prior_weight=rank_weight, samples=samples, temperature=temperature)
+                   rank=rank, rank_prior_weight=rank_weight, samples=samples, temperature=temperature,
+                   quantize=quantize)
     for m, per_task in doc["results"].items():
         for task, metrics in per_task.items():
             shown = ", ".join(f"{key}={v:.3f}" for key, v in metrics.items() if isinstance(v, float))

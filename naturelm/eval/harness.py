@@ -26,14 +26,16 @@ BASELINES = ("retrosim", "nispo", "openclatura", "rules", "opsin")
 RANKED_ROW = "{model}+retrosim (ranked)"
 
 
-def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: float | None = None):
+def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: float | None = None,
+                   quantize: str | None = None):
     """A Predictor from a model spec: a checkpoint directory (sampling at `temperature`, default 0.7), or a baseline
     name (retrosim, nispo, openclatura, rules, opsin). RetroSim is fitted on the USPTO-50k training split (a copy
     saved in DATA/retrosim is reused)."""
     if Path(spec).is_dir():
         from naturelm.api import NatureLM
 
-        return NatureLM.load(spec) if temperature is None else NatureLM.load(spec, temperature=temperature)
+        kw = {} if temperature is None else {"temperature": temperature}
+        return NatureLM.load(spec, quantize=quantize, **kw)
     if spec == "retrosim":
         from naturelm.tasks.baselines.retrosim import RetroSim
 
@@ -168,15 +170,17 @@ def configured(task: Task, k: int, samples: int | None) -> Task:
     return task
 
 
-def _check_source(pred_dir: Path, spec: str, temperature: float | None = None) -> None:
-    """Stored predictions belong to one model and temperature: when the spec, the checkpoint files or the
-    temperature changed, start afresh."""
+def _check_source(pred_dir: Path, spec: str, temperature: float | None = None, quantize: str | None = None) -> None:
+    """Stored predictions belong to one model, temperature and quantization: when the spec, the checkpoint files,
+    the temperature or the quantization changed, start afresh."""
     p = Path(spec)
     files = sorted(f for f in p.iterdir() if f.is_file()) if p.is_dir() else []
     source = {"spec": str(p.resolve()) if p.is_dir() else spec,
               "files": [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]}
     if temperature is not None:
         source["temperature"] = temperature
+    if quantize is not None:
+        source["quantize"] = quantize
     marker = pred_dir / "source.json"
     if marker.is_file() and json.loads(marker.read_text()) != source:
         shutil.rmtree(pred_dir)
@@ -192,7 +196,7 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
              out: str | Path = "eval_out", limit: int | None = None, k: int = 10, rank: bool = False,
              rank_prior_weight: float = 0.0,
              samples: int | None = None, progress: bool = True, predictors: dict | None = None,
-             fail_fast: bool = False, temperature: float | None = None) -> dict:
+             fail_fast: bool = False, temperature: float | None = None, quantize: str | None = None) -> dict:
     """Evaluate each model spec on each task (same examples for all) and write OUT/results.json and the report.
 
     `predictors` maps extra labels to ready Predictor objects (used by tests and by Python callers). A model that
@@ -206,8 +210,8 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
     loaded: dict[str, object] = {}
     for spec in models:
         label = model_label(spec, set(loaded))
-        loaded[label] = load_predictor(spec, data, temperature)
-        _check_source(out / "predictions" / _safe_name(label), spec, temperature)
+        loaded[label] = load_predictor(spec, data, temperature, quantize)
+        _check_source(out / "predictions" / _safe_name(label), spec, temperature, quantize)
     for label, p in (predictors or {}).items():
         if not isinstance(p, Predictor):
             raise ConfigError(f"{label!r} does not implement the Predictor protocol (name, supports, predict)")
@@ -266,7 +270,7 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
         "settings": {"models": {label: spec for label, spec in zip(loaded, list(models) + list(predictors or {}))},
                      "tasks": names, "limit": limit, "k": k, "rank": rank,
                      "rank_prior_weight": rank_prior_weight, "samples": samples,
-                     "temperature": temperature},
+                     "temperature": temperature, "quantize": quantize},
         "data": {"dir": str(data_dir) if data_dir else None,
                  "card_sha256": _sha256(data_dir / "card.json") if data_dir else None},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

@@ -20,12 +20,13 @@ def generate(
     unconstrained: bool = typer.Option(False, "--unconstrained", help="turn off constrained decoding"),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),
+    quantize: str = typer.Option(None, "--quantize", help="int8 or int4: weight-only quantized CPU decoding (docs/inference.md); default: as stored"),
     as_json: bool = typer.Option(False, "--json", help="print JSON records instead of a table"),
 ) -> None:
     """Generate candidates for one instruction and print them, checked and scored."""
     from naturelm.api import NatureLM
 
-    lm = NatureLM.load(model, device=device)
+    lm = NatureLM.load(model, device=device, quantize=quantize)
     gens = lm.generate(instruction, n=n, num_beams=beams, temperature=temperature, top_p=top_p,
                        max_new_tokens=max_new_tokens, raw=raw, constrained=not unconstrained, seed=seed)
     if as_json:

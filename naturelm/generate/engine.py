@@ -42,7 +42,8 @@ class _CacheDecoder:
     """Live rows over the model's own KV cache: the prompts once, then one token per row and step.
 
     `step(src, tokens)`: row i of the new batch continues row src[i] of the previous one (after the prompt
-    forward, the rows are the prompts) with tokens[i]; returns next-token logits (rows, vocab), float32.
+    forward, the rows are the prompts) with tokens[i]; src None: row i continues row i. Returns next-token
+    logits (rows, vocab), float32.
     """
 
     def __init__(self, engine, ids, mask, pos):
@@ -53,9 +54,11 @@ class _CacheDecoder:
     def step(self, src, tokens):
         import torch
 
-        self.cache.reorder_cache(src)
-        self.mask = torch.cat([self.mask[src], self.mask.new_ones((len(src), 1))], dim=1)
-        self.pos = self.pos[src] + 1
+        if src is not None:
+            self.cache.reorder_cache(src)
+            self.mask, self.pos = self.mask[src], self.pos[src]
+        self.mask = torch.cat([self.mask, self.mask.new_ones((len(tokens), 1))], dim=1)
+        self.pos = self.pos + 1
         logits, self.cache = self.engine._forward(tokens[:, None], self.mask, self.pos, self.cache)
         return logits[:, -1]
 
@@ -82,6 +85,7 @@ class _SharedPromptDecoder:
         self.gk = self.gv = None  # per layer (rows, kv heads, room for written tokens, head dim)
         self.written = 0  # tokens written since the prompt (the same for every row)
         self.pos = pos[:, -1]
+        self.shape = None  # (rows per prompt, slot of each row) of the current batch, see `_prompt_slots`
 
     @staticmethod
     def supports(model) -> bool:
@@ -90,18 +94,44 @@ class _SharedPromptDecoder:
     def step(self, src, tokens):
         import torch
 
-        self.row_prompt, self.pos = self.row_prompt[src], self.pos[src] + 1
-        t = self.written
+        rows, t = len(tokens), self.written
+        if src is not None:
+            self.row_prompt, self.pos = self.row_prompt[src], self.pos[src]
+        self.pos = self.pos + 1
         if self.gk is None or t == self.gk[0].shape[2]:  # room for GROW more tokens per row
-            room = (len(src), self.pk[0].shape[1], t + GROW, self.pk[0].shape[3])
+            room = (rows, self.pk[0].shape[1], t + GROW, self.pk[0].shape[3])
             gk, gv = [k.new_empty(room) for k in self.pk], [v.new_empty(room) for v in self.pv]
             for new, old in zip(gk + gv, (self.gk + self.gv) if t else []):
-                new[:, :, :t] = old.index_select(0, src)
+                new[:, :, :t] = old[:, :, :t] if src is None else old[:, :, :t].index_select(0, src)
             self.gk, self.gv = gk, gv
-        else:
+        elif src is not None:
             self.gk = [k.index_select(0, src) for k in self.gk]
             self.gv = [v.index_select(0, src) for v in self.gv]
         self.written = t + 1
+        if src is not None or self.shape is None:  # which rows belong to which prompt: only changes with src
+            self.shape = self._prompt_slots(rows)
+        width, slot = self.shape
+        x = self.base.embed_tokens(tokens)
+        cos, sin = self.base.rotary_emb(x, self.pos[:, None])
+        cos, sin = cos[:, 0], sin[:, 0]
+        for i, layer in enumerate(self.base.layers):
+            attn, h = layer.self_attn, layer.input_layernorm(x)
+            q = attn.q_proj(h).view(rows, -1, attn.head_dim)
+            k = attn.k_proj(h).view(rows, -1, attn.head_dim)
+            v = attn.v_proj(h).view(rows, -1, attn.head_dim)
+            q, k = apply_rope(q, k, cos, sin)
+            self.gk[i][:, :, t], self.gv[i][:, :, t] = k, v
+            out = self._attend(q, self.gk[i][:, :, :t + 1], self.gv[i][:, :, :t + 1], self.pk[i], self.pv[i],
+                               attn.scaling, slot, width)
+            x = x + attn.o_proj(out.reshape(rows, -1))
+            x = x + layer.mlp(layer.post_attention_layernorm(x))
+        return self.lm_head(self.base.norm(x)).float()
+
+    def _prompt_slots(self, rows: int):
+        """(width, slot): the most rows any prompt has, and each row's slot when every prompt's rows are padded to
+        `width` (None when all prompts have `width` rows). Prompts without rows leave the prompt cache."""
+        import torch
+
         prompts, inverse, counts = torch.unique_consecutive(self.row_prompt, return_inverse=True, return_counts=True)
         if len(prompts) < self.pk[0].shape[0]:  # prompts that finished leave the prompt cache
             self.pk = [k.index_select(0, prompts) for k in self.pk]
@@ -109,25 +139,10 @@ class _SharedPromptDecoder:
             self.pmask = self.pmask.index_select(0, prompts)
             self.row_prompt = inverse
         width = int(counts.max())
-        slot = None
-        if int(counts.min()) != width:  # rows per prompt differ: pad each prompt's rows to `width` slots
-            first = torch.cumsum(counts, 0) - counts
-            slot = inverse * width + torch.arange(len(src), device=src.device) - first[inverse]
-        x = self.base.embed_tokens(tokens)
-        cos, sin = self.base.rotary_emb(x, self.pos[:, None])
-        cos, sin = cos[:, 0], sin[:, 0]
-        for i, layer in enumerate(self.base.layers):
-            attn, h = layer.self_attn, layer.input_layernorm(x)
-            q = attn.q_proj(h).view(len(src), -1, attn.head_dim)
-            k = attn.k_proj(h).view(len(src), -1, attn.head_dim)
-            v = attn.v_proj(h).view(len(src), -1, attn.head_dim)
-            q, k = apply_rope(q, k, cos, sin)
-            self.gk[i][:, :, t], self.gv[i][:, :, t] = k, v
-            out = self._attend(q, self.gk[i][:, :, :t + 1], self.gv[i][:, :, :t + 1], self.pk[i], self.pv[i],
-                               attn.scaling, slot, width)
-            x = x + attn.o_proj(out.reshape(len(src), -1))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
-        return self.lm_head(self.base.norm(x)).float()
+        if int(counts.min()) == width:
+            return width, None
+        first = torch.cumsum(counts, 0) - counts  # rows per prompt differ: pad each prompt's rows to `width` slots
+        return width, inverse * width + torch.arange(rows, device=inverse.device) - first[inverse]
 
     def _attend(self, q, gk, gv, pk, pv, scaling, slot, width):
         """Attention of one query per row over its prompt (shared, masked padding) and its own written tokens."""
@@ -174,7 +189,7 @@ class Engine:
     def __init__(self, model, tokenizer, add_bos: bool = True):
         self.model, self.tok, self.add_bos = model.eval(), tokenizer, add_bos
         self.device = next(model.parameters()).device
-        self.vocab_size = model.get_output_embeddings().weight.shape[0]
+        self.vocab_size = model.get_output_embeddings().out_features
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._constraints: dict[bool, Constraints] = {}
@@ -232,43 +247,52 @@ class Engine:
     def sample(self, prompt_ids: list[list[int]], n: int = 1, temperature: float = 0.7, top_p: float = 1.0,
                max_new_tokens: int = 128, constrained: bool = True, seed: int = 0, expect: str | None = None
                ) -> list[list[Decoded]]:
-        """n continuations per prompt; greedy when temperature <= 0. Score: summed model log-probability."""
+        """n continuations per prompt; greedy when temperature <= 0. Score: summed model log-probability.
+
+        Each prompt is prefilled once for its n rows (`decoder`), and a row leaves the batch as soon as it stops.
+        Sampling draws one uniform number per row and step from the seeded generator (inverse CDF), so a row's
+        draws do not depend on which other rows are still running.
+        """
         import torch
 
         cons = self.constraints(constrained)
-        rows = [p for p in prompt_ids for _ in range(n)]
-        ids, mask, pos = self._left_pad(rows)
+        greedy = temperature is None or temperature <= 0
+        rows = [p for p in prompt_ids for _ in range(n)]  # row r continues prompt r // n
         states = [cons.start(p, expect) for p in rows]
         gen = torch.Generator(device=self.device).manual_seed(seed)
         out: list[list[int]] = [[] for _ in rows]
-        scores = torch.zeros(len(rows), dtype=torch.float64)
-        done = torch.zeros(len(rows), dtype=torch.bool)
-        cache, cur = None, ids
+        scores = [0.0] * len(rows)
+        done = [False] * len(rows)
+        live = list(range(len(rows)))  # the rows in the batch, in batch order
         with torch.inference_mode():
+            decoder = self.decoder(prompt_ids)
+            prompt_of = torch.arange(len(rows), device=self.device) // n  # the decoder's rows are the prompts at first
+            logits = decoder.logits.index_select(0, prompt_of)
             for step in range(max_new_tokens):
-                logits, cache = self._forward(cur, mask, pos, cache)
-                logits = logits[:, -1]
                 logp = torch.log_softmax(logits, -1)
-                logits = self._masked(logits, cons, states, max_new_tokens - step)
-                if temperature is None or temperature <= 0:
-                    nxt = logits.argmax(-1)
+                masked = self._masked(logits, cons, [states[r] for r in live], max_new_tokens - step)
+                if greedy:
+                    nxt = masked.argmax(-1)
                 else:
-                    nxt = _sample_top_p(logits / temperature, top_p, gen)
-                nxt = torch.where(done.to(nxt.device), self.tok.pad_token_id, nxt)
-                picked = logp.gather(1, nxt[:, None])[:, 0].double().cpu()
-                scores += torch.where(done, 0.0, picked)
-                for i, t in enumerate(nxt.tolist()):
-                    if not done[i]:
-                        out[i].append(t)
-                        states[i] = cons.advance(states[i], t)
-                        if cons.is_stop(t):
-                            done[i] = True
-                if bool(done.all()):
+                    u = torch.rand(len(rows), generator=gen, dtype=torch.float64, device=self.device)
+                    nxt = _sample_top_p(masked / temperature, top_p, u[live] if len(live) < len(rows) else u)
+                picked = logp.gather(1, nxt[:, None])[:, 0].tolist()
+                keep = []
+                for j, (r, t) in enumerate(zip(live, nxt.tolist())):
+                    out[r].append(t)
+                    scores[r] += picked[j]
+                    states[r] = cons.advance(states[r], t)
+                    if cons.is_stop(t):
+                        done[r] = True
+                    else:
+                        keep.append(j)
+                if not keep or step == max_new_tokens - 1:
                     break
-                cur = nxt[:, None]
-                mask = torch.cat([mask, mask.new_ones((len(rows), 1))], dim=1)
-                pos = pos[:, -1:] + 1
-        decoded = [Decoded(o, float(s), bool(d)) for o, s, d in zip(out, scores.tolist(), done.tolist())]
+                live = [live[j] for j in keep]
+                kept = torch.as_tensor(keep, device=self.device)
+                src = prompt_of.index_select(0, kept) if step == 0 else None if len(keep) == len(nxt) else kept
+                logits = decoder.step(src, nxt if src is None else nxt.index_select(0, kept))
+        decoded = [Decoded(o, s, d) for o, s, d in zip(out, scores, done)]
         return [decoded[i * n:(i + 1) * n] for i in range(len(prompt_ids))]
 
     # ------------------------------------------------------------------ beam search
@@ -493,18 +517,21 @@ def encode_prompts(tok, prompts: list[str], raw: bool = False, add_bos: bool = T
     return out
 
 
-def _sample_top_p(logits, top_p: float, generator):
-    """One multinomial draw per row from softmax(logits), restricted to the top-p nucleus."""
+def _sample_top_p(logits, top_p: float, u):
+    """One draw per row from softmax(logits) restricted to the top-p nucleus, by inverse CDF at the uniform
+    numbers `u` (one per row)."""
     import torch
 
-    probs = torch.softmax(logits, -1)
+    probs = torch.softmax(logits.double(), -1)
+    order = None
     if top_p < 1.0:
-        sorted_p, order = probs.sort(-1, descending=True)
-        drop = sorted_p.cumsum(-1) - sorted_p > top_p
-        sorted_p = sorted_p.masked_fill(drop, 0.0)
-        choice = torch.multinomial(sorted_p, 1, generator=generator)
-        return order.gather(1, choice)[:, 0]
-    return torch.multinomial(probs, 1, generator=generator)[:, 0]
+        probs, order = probs.sort(-1, descending=True)
+        probs = probs.masked_fill(probs.cumsum(-1) - probs > top_p, 0.0)
+    cdf = probs.cumsum(-1)
+    choice = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True).clamp_(max=probs.shape[-1] - 1)
+    # never a zero-probability id (a masked one), whatever the rounding at the top of the CDF
+    choice = torch.where(probs.gather(1, choice) > 0, choice, probs.argmax(-1, keepdim=True))
+    return (choice if order is None else order.gather(1, choice))[:, 0]
 
 
 def mean_logprob(lps: list[float]) -> float:

@@ -41,10 +41,13 @@ class VLLMNatureLM(NatureLM):
         return super().retrosynthesis(product, k=k, method="model" if method == "auto" else method, **kw)
 
 
-def load_model(path: Path, backend: str = "engine"):
-    """A loaded model behind the `NatureLM.generate` contract and its task methods."""
+def load_model(path: Path, backend: str = "engine", quantize: str | None = None):
+    """A loaded model behind the `NatureLM.generate` contract and its task methods (`quantize`: the engine's
+    weight-only int8/int4 CPU quantization, see `NatureLM.load`)."""
     if backend == "engine":
-        return NatureLM.load(path)
+        return NatureLM.load(path, quantize=quantize)
+    if quantize is not None:
+        raise ConfigError("--quantize applies to the engine backend (CPU); vLLM loads the checkpoint as stored")
     if backend == "vllm":
         from naturelm.generate.vllm_backend import VLLMBackend
 

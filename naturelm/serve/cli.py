@@ -42,6 +42,7 @@ def serve(
     max_wait_ms: float = typer.Option(5.0, help="how long the batcher collects requests"),
     timeout: float = typer.Option(120.0, help="per-request generation timeout in seconds (408 after)"),
     name: str = typer.Option(None, help="model id reported by /v1/models (default: the directory name)"),
+    quantize: str = typer.Option(None, "--quantize", help="int8 or int4: weight-only quantized CPU decoding (docs/inference.md); default: as stored"),
 ) -> None:
     """Serve a checkpoint: OpenAI-compatible /v1 API, /v1/tasks/*, the playground at / and /docs."""
     import uvicorn
@@ -51,7 +52,7 @@ def serve(
 
     try:
         path = Path(model) if model is not None else default_checkpoint()
-        loaded = load_model(path, backend)
+        loaded = load_model(path, backend, quantize=quantize)
     except NatureLMError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None

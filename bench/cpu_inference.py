@@ -1,0 +1,323 @@
+"""CPU inference: HF `generate` fp32 (baseline) against our engine in fp32, int8 and int4, in one run.
+
+Two models: a 1B-shaped Llama with the released vocabulary (130,239 ids; random weights, seed 0, built once in
+bfloat16 and saved to a scratch directory) and NatureLM-tiny (checkpoints/naturelm-tiny). Per path: tokens/s for
+greedy batch 1 and batch 8, beam 10 and sampling n = 10; decode tokens/s of greedy batch 1 (prefill excluded:
+the run with 1 new token is subtracted from the run with T) as a fraction of its memory-bandwidth bound (weight
+bytes read per step / read bandwidth measured in the same process right before, a sum over 256 MiB); peak RSS
+while decoding; agreement with our fp32 (greedy tokens over 20 prompts, position by position, and the top-1 of
+a 10-beam retrosynthesis on NatureLM-tiny over USPTO-50k test products).
+
+The machine is shared: every path of a model runs once per round, in a rotated order, and the JSON reports the
+medians over rounds with every round's numbers. 1B paths run one process per round and path (clean peak RSS,
+only one 1B model in memory at a time); the tiny paths share one process.
+
+    python bench/cpu_inference.py [--rounds 3] [--big-tokens 16] [--tiny-tokens 64] [--retro 100]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from generate_throughput import PRODUCTS, PeakRSS, hf_tokens  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+PATHS = ("hf_fp32", "ours_fp32", "ours_int8", "ours_int4")
+QUANT = {"hf_fp32": None, "ours_fp32": None, "ours_int8": "int8", "ours_int4": "int4"}
+N_SAMPLES, K_BEAMS, TEMPERATURE = 10, 10, 0.7
+
+
+def prompts20() -> list[str]:
+    from naturelm.api import instruction
+
+    return ([instruction("retrosynthesis", product=p) for p in PRODUCTS]
+            + [instruction("smiles_to_iupac", mol=p) for p in PRODUCTS])
+
+
+def read_bandwidth(mib: int = 256, reps: int = 5) -> float:
+    """Bytes per second read by a sum over `mib` MiB of float32 (median of `reps`)."""
+    import torch
+
+    a = torch.ones(mib * 2 ** 20 // 4)
+    a.sum()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a.sum()
+        times.append(time.perf_counter() - t)
+    return a.numel() * 4 / statistics.median(times)
+
+
+def load(path_name: str, checkpoint: Path):
+    from naturelm.api import NatureLM
+
+    quant = QUANT[path_name]
+    return NatureLM.load(checkpoint, dtype=None if quant else "float32", quantize=quant)
+
+
+def run_modes(lm, path_name: str, prompts: list[str], tokens: int) -> dict:
+    """Seconds and new tokens of each mode for one path; greedy ids of the 20-prompt agreement set."""
+    import torch
+
+    from naturelm.generate.engine import beam_width
+    from naturelm.generate.quantize import weight_bytes_per_token
+
+    eng, tok = lm.engine, lm.tokenizer
+    stop = sorted(eng.constraints(False).stop_ids)
+    ids = eng.encode(prompts)
+    hf = path_name.startswith("hf")
+
+    def decode(rows: list[list[int]], mode: str, new: int):
+        """(seconds, new tokens, token rows) of one call."""
+        t = time.perf_counter()
+        if hf:
+            x, mask, _ = eng._left_pad(rows)
+            kw = dict(input_ids=x, attention_mask=mask, max_new_tokens=new, eos_token_id=stop,
+                      pad_token_id=tok.pad_token_id)
+            with torch.inference_mode():
+                if mode == "greedy":
+                    out = lm.model.generate(**kw, do_sample=False)
+                elif mode == "sample":
+                    out = lm.model.generate(**kw, do_sample=True, temperature=TEMPERATURE, top_p=1.0, top_k=0,
+                                            num_return_sequences=N_SAMPLES)
+                else:
+                    out = lm.model.generate(**kw, do_sample=False, num_beams=K_BEAMS, num_return_sequences=K_BEAMS)
+            got = hf_tokens(out, x.shape[1], set(stop), tok.pad_token_id)
+        elif mode == "greedy":
+            got = [h.ids for (h,) in eng.sample(rows, 1, 0.0, 1.0, new, False)]
+        elif mode == "sample":
+            got = [h.ids for hyps in eng.sample(rows, N_SAMPLES, TEMPERATURE, 1.0, new, False) for h in hyps]
+        else:
+            got = [h.ids for hyps in eng.beam(rows, beam_width(K_BEAMS), new, False) for h in hyps[:K_BEAMS]]
+        return time.perf_counter() - t, sum(map(len, got)), got
+
+    out: dict = {"weight_bytes_per_step": weight_bytes_per_token(lm.model),
+                 "read_bandwidth_bytes_per_s": read_bandwidth()}
+    decode(ids[:1], "greedy", 2)  # warm-up
+    with PeakRSS() as mem:
+        one = [decode([p], "greedy", 1) for p in ids[:2]]
+        full = [decode([p], "greedy", tokens) for p in ids[:2]]
+        s1, sT = sum(r[0] for r in one), sum(r[0] for r in full)
+        n1, nT = sum(r[1] for r in one), sum(r[1] for r in full)
+        out["greedy_b1"] = {"seconds": sT, "tokens": nT, "tokens_per_s": nT / sT,
+                            "decode_tokens_per_s": (nT - n1) / max(1e-9, sT - s1), "prefill_s": s1 / len(one)}
+        s, n, _ = decode(ids[:8], "greedy", tokens)
+        out["greedy_b8"] = {"seconds": s, "tokens": n, "tokens_per_s": n / s}
+        s, n, _ = decode(ids[:1], "beam", tokens)
+        out["beam10"] = {"seconds": s, "tokens": n, "tokens_per_s": n / s}
+        s, n, _ = decode(ids[:1], "sample", tokens)
+        out["sample10"] = {"seconds": s, "tokens": n, "tokens_per_s": n / s}
+    out["peak_rss_bytes"] = mem.peak
+    bound = out["read_bandwidth_bytes_per_s"] / out["weight_bytes_per_step"]
+    out["bandwidth_bound_tokens_per_s"] = bound
+    out["fraction_of_bound"] = out["greedy_b1"]["decode_tokens_per_s"] / bound
+    return out
+
+
+def greedy_ids(lm, prompts: list[str], tokens: int, batch: int = 10) -> list[list[int]]:
+    """Our greedy continuations (unconstrained) of the agreement prompts."""
+    ids = lm.engine.encode(prompts)
+    out = []
+    for i in range(0, len(ids), batch):
+        out += [h.ids for (h,) in lm.engine.sample(ids[i:i + batch], 1, 0.0, 1.0, tokens, False)]
+    return out
+
+
+def token_agreement(ref: list[list[int]], other: list[list[int]]) -> float:
+    """Share of the reference's tokens that the other run wrote at the same position of the same prompt."""
+    total = sum(len(r) for r in ref)
+    same = sum(a == b for r, o in zip(ref, other) for a, b in zip(r, o))
+    return same / total if total else 1.0
+
+
+def top1_agreement(ref: list[list], other: list[list]) -> float:
+    """Share of inputs whose first answer (canonical form) is the same in both; no answer counts as different."""
+    same = sum(bool(r) and bool(o) and r[0].key == o[0].key for r, o in zip(ref, other))
+    return same / len(ref) if ref else 1.0
+
+
+# ------------------------------------------------------------------ the 1B model, one process per round and path
+def worker(args) -> None:
+    import torch
+
+    torch.set_num_threads(args.threads)
+    t = time.perf_counter()
+    lm = load(args.path, Path(args.checkpoint))
+    result = {"path": args.path, "load_s": time.perf_counter() - t,
+              **run_modes(lm, args.path, prompts20(), args.tokens)}
+    if args.agreement and not args.path.startswith("hf"):
+        result["greedy_ids"] = greedy_ids(lm, prompts20(), args.tokens)
+    Path(args.json_out).write_text(json.dumps(result))
+
+
+def build_big(directory: Path) -> None:
+    """The 1B-shaped Llama (random, seed 0, bfloat16) with our tokenizer, saved once."""
+    import torch
+
+    from naturelm.language import NatureTokenizer
+    from naturelm.model.configs import LLAMA3_VOCAB, build_model
+
+    if (directory / "model.safetensors").is_file() or (directory / "model.safetensors.index.json").is_file():
+        return
+    tok = NatureTokenizer()
+    model = build_model("1b", vocab_size=LLAMA3_VOCAB, tokenizer=tok, seed=0, dtype=torch.bfloat16)
+    model.save_pretrained(directory)
+    tok.save_pretrained(directory)
+
+
+def run_big(args, out: dict) -> None:
+    directory = Path(args.big_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, __file__, "--build-big", str(directory)], check=True)
+    out["build_s"] = time.perf_counter() - t
+    rounds = []
+    for r in range(args.rounds):
+        order = PATHS[r % len(PATHS):] + PATHS[:r % len(PATHS)]
+        row = {}
+        for path_name in order:
+            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
+                target = f.name
+            cmd = [sys.executable, __file__, "--worker", "--path", path_name, "--checkpoint", str(directory),
+                   "--tokens", str(args.big_tokens), "--threads", str(args.big_threads), "--json-out", target]
+            if r == 0:
+                cmd.append("--agreement")
+            subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.big_threads)})
+            row[path_name] = json.loads(Path(target).read_text())
+            os.unlink(target)
+            print(f"1b round {r} {path_name}: b1 {row[path_name]['greedy_b1']['tokens_per_s']:.2f} tok/s "
+                  f"(decode {row[path_name]['greedy_b1']['decode_tokens_per_s']:.2f}), "
+                  f"rss {row[path_name]['peak_rss_bytes'] / 2 ** 30:.2f} GiB", flush=True)
+        rounds.append(row)
+    ref = rounds[0]["ours_fp32"].pop("greedy_ids")
+    out["greedy_token_agreement_with_fp32"] = {
+        p: token_agreement(ref, rounds[0][p].pop("greedy_ids")) for p in ("ours_int8", "ours_int4")}
+    out["agreement_prompts"], out["agreement_tokens"] = 20, args.big_tokens
+    out["rounds"] = rounds
+    out["paths"] = summarize(rounds)
+
+
+def summarize(rounds: list[dict]) -> dict:
+    """Medians over rounds and each path's ratio to HF fp32."""
+    keys = [("greedy_b1", "tokens_per_s"), ("greedy_b1", "decode_tokens_per_s"), ("greedy_b1", "prefill_s"),
+            ("greedy_b8", "tokens_per_s"), ("beam10", "tokens_per_s"), ("sample10", "tokens_per_s")]
+    out = {}
+    for p in PATHS:
+        row = {f"{mode}_{k}": statistics.median(r[p][mode][k] for r in rounds) for mode, k in keys}
+        for k in ("peak_rss_bytes", "weight_bytes_per_step", "read_bandwidth_bytes_per_s",
+                  "bandwidth_bound_tokens_per_s", "fraction_of_bound"):
+            row[k] = statistics.median(r[p][k] for r in rounds)
+        out[p] = row
+    for p in PATHS:
+        out[p]["vs_hf_fp32"] = {f"{mode}_{k}": out[p][f"{mode}_{k}"] / out["hf_fp32"][f"{mode}_{k}"]
+                                for mode, k in keys if k != "prefill_s"}
+        out[p]["vs_hf_fp32"]["peak_rss"] = out[p]["peak_rss_bytes"] / out["hf_fp32"]["peak_rss_bytes"]
+    return out
+
+
+# ------------------------------------------------------------------ NatureLM-tiny, one process
+def run_tiny(args, out: dict) -> None:
+    import torch
+
+    torch.set_num_threads(args.tiny_threads)
+    checkpoint = ROOT / "checkpoints" / "naturelm-tiny"
+    models = {p: load(p, checkpoint) for p in PATHS if p != "hf_fp32"}
+    models["hf_fp32"] = models["ours_fp32"]  # the same fp32 model: HF generate vs our engine on it
+    prompts = prompts20()
+    rounds = []
+    for r in range(args.rounds):
+        order = PATHS[r % len(PATHS):] + PATHS[:r % len(PATHS)]
+        row = {p: run_modes(models[p], p, prompts, args.tiny_tokens) for p in order}
+        rounds.append(row)
+        print(f"tiny round {r}: " + ", ".join(f"{p} b1 {row[p]['greedy_b1']['tokens_per_s']:.0f} "
+                                               f"b8 {row[p]['greedy_b8']['tokens_per_s']:.0f} "
+                                               f"beam {row[p]['beam10']['tokens_per_s']:.0f}" for p in PATHS),
+              flush=True)
+    out["rounds"] = rounds
+    out["paths"] = summarize(rounds)
+    out["peak_rss_note"] = "all tiny paths share one process: peak RSS is that process's, not per path"
+    ref = greedy_ids(models["ours_fp32"], prompts, args.tiny_tokens)
+    out["greedy_token_agreement_with_fp32"] = {
+        p: token_agreement(ref, greedy_ids(models[p], prompts, args.tiny_tokens)) for p in ("ours_int8", "ours_int4")}
+    if args.retro:
+        from naturelm.data.sources.uspto50k import load_uspto50k
+
+        products = [rx.product for rx in load_uspto50k(split="test").split("test")[:args.retro]]
+        beams = {}
+        for p in ("ours_fp32", "ours_int8", "ours_int4"):
+            t = time.perf_counter()
+            beams[p] = models[p].retrosynthesis(products, k=K_BEAMS, method="model")
+            out.setdefault("retro_s_per_product", {})[p] = (time.perf_counter() - t) / len(products)
+        out["retro_products"] = len(products)
+        out["retro_top1_agreement_with_fp32"] = {p: top1_agreement(beams["ours_fp32"], beams[p])
+                                                 for p in ("ours_int8", "ours_int4")}
+        out["retro_top1_valid"] = {p: sum(bool(b) and b[0].valid for b in beams[p]) / len(products) for p in beams}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--big-tokens", type=int, default=16, help="new tokens per 1B call")
+    ap.add_argument("--big-threads", type=int, default=2)
+    ap.add_argument("--big-dir", default=str(Path(tempfile.gettempdir()) / "naturelm-1b-random"),
+                    help="scratch directory of the random 1B checkpoint (2.5 GB, built once)")
+    ap.add_argument("--tiny-tokens", type=int, default=64)
+    ap.add_argument("--tiny-threads", type=int, default=1)
+    ap.add_argument("--retro", type=int, default=100, help="USPTO-50k test products for the top-1 agreement")
+    ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--skip-tiny", action="store_true")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu_inference.json"))
+    # internal: one 1B path in its own process
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--build-big", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)
+    ap.add_argument("--checkpoint", help=argparse.SUPPRESS)
+    ap.add_argument("--tokens", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
+    ap.add_argument("--agreement", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--json-out", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.build_big:
+        return build_big(Path(args.build_big))
+    if args.worker:
+        return worker(args)
+
+    import torch
+
+    result = {"settings": {"rounds": args.rounds, "big_tokens": args.big_tokens, "big_threads": args.big_threads,
+                           "tiny_tokens": args.tiny_tokens, "tiny_threads": args.tiny_threads,
+                           "retro_products": args.retro, "samples": N_SAMPLES, "beams": K_BEAMS,
+                           "our_beam_width": 2 * K_BEAMS, "temperature": TEMPERATURE, "torch": torch.__version__,
+                           "python": platform.python_version(), "machine": platform.machine(),
+                           "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
+              "method": ("one run; each round runs every path once in a rotated order; medians over rounds; "
+                         "ratios against HF generate fp32 in the same run. The machine is shared with other "
+                         "work (load average above): absolute tokens/s vary with it, ratios less so. Greedy "
+                         "batch 1 runs 2 prompts one by one; batch 8 runs 8 prompts; beam 10 and sampling n=10 "
+                         "one prompt; decoding unconstrained. Our beam search runs 20 beams to return 10 "
+                         "distinct answers (HF: 10 beams); tokens counted over the 10 returned.")}
+    if not args.skip_big:
+        result["1b"] = {}
+        run_big(args, result["1b"])
+    if not args.skip_tiny:
+        result["tiny"] = {}
+        run_tiny(args, result["tiny"])
+    result["settings"]["load_average_at_end"] = os.getloadavg()
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=1))
+    print(json.dumps({m: {p: {k: v for k, v in r.items() if k == "vs_hf_fp32"} for p, r in result[m]["paths"].items()}
+                      for m in ("1b", "tiny") if m in result}, indent=1))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
