@@ -1,0 +1,140 @@
+"""Weight-only int8 / int4 quantization (naturelm.generate.quantize) on the tiny random Llama: the layers compute
+what they claim, quantized answers agree with fp32, and constrained decoding and beam search still hold."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from naturelm.api import NatureLM, instruction
+from naturelm.errors import ConfigError
+
+torch = pytest.importorskip("torch")
+from naturelm.generate import quantize as q  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PRODUCTS = ["CC(=O)Nc1ccc(O)cc1", "O=C(O)c1ccccc1OC(C)=O", "CN1CCC[C@H]1c1cccnc1", "NC(=O)c1cnccn1"]
+
+
+@pytest.fixture(scope="module", params=["int8", "int4"])
+def qlm(request, tiny_checkpoint):
+    return NatureLM.load(tiny_checkpoint, quantize=request.param)
+
+
+def _linear(n_out, n_in, seed=0):
+    torch.manual_seed(seed)
+    layer = torch.nn.Linear(n_in, n_out, bias=True)
+    torch.nn.init.normal_(layer.weight, std=0.05)
+    return layer
+
+
+def test_int8_layer_by_hand():
+    """Per output channel: scale = max |w| / 127, weight = round(w / scale); y = (x @ (q * scale).T) + b."""
+    layer = torch.nn.Linear(32, 2, bias=False)  # the kernel wants at least a few input channels
+    layer.weight.data = torch.zeros(2, 32)
+    layer.weight.data[:, :2] = torch.tensor([[1.27, -0.5], [0.1, 0.2]])
+    ql = q.Int8Linear(layer)
+    assert ql.weight[:, :2].tolist() == [[127, -50], [64, 127]] and not ql.weight[:, 2:].any()
+    assert ql.scale.float().tolist() == pytest.approx([0.01, 0.2 / 127], rel=4e-3)  # stored in bfloat16
+    y = ql(torch.tensor([[1.0, 2.0] + [0.0] * 30]))
+    assert y.dtype == torch.float32
+    assert y[0].tolist() == pytest.approx([1.27 - 1.0, 0.1 + 0.4], rel=1e-2)
+
+
+@pytest.mark.parametrize("cls, tol", [(q.Int8Linear, 0.01), (q.Int4Linear, 0.1)])
+def test_quantized_layer_multiplies_by_its_dequantized_weight(cls, tol):
+    layer = _linear(40, 64)  # 40 output channels: int4 pads them to whole tiles of 16 and cuts the output back
+    ql = cls(layer)
+    w = ql.dequantized()
+    assert w.shape == layer.weight.shape
+    assert (w - layer.weight).norm() / layer.weight.norm() < tol  # oracle: close to the float weight
+    x = torch.randn(3, 5, 64)
+    y = ql(x)
+    assert y.shape == (3, 5, 40)
+    want = x @ w.t() + layer.bias
+    assert (y - want).norm() / want.norm() < 0.02  # bfloat16 activations
+    off = q.Int8Linear(_linear(40, 64, seed=1))  # anti-oracle: another layer's weights are far off
+    assert (off(x) - want).norm() / want.norm() > 0.5
+
+
+def test_int4_needs_whole_groups():
+    with pytest.raises(ConfigError, match="divisible by 32"):
+        q.Int4Linear(_linear(16, 48))
+
+
+def test_load_rejects_an_unknown_mode_before_loading(tmp_path):
+    with pytest.raises(ConfigError, match="int8, int4"):
+        NatureLM.load(tmp_path / "missing", quantize="int3")  # the mode is checked first: no DataSourceMissing
+
+
+def test_quantized_model_reads_fewer_bytes(tiny_checkpoint):
+    fp32 = NatureLM.load(tiny_checkpoint).model
+    sizes = {None: q.weight_bytes_per_token(fp32)}
+    for mode in q.MODES:
+        m = q.quantize(copy.deepcopy(fp32), mode)
+        assert q.quantized_mode(m) == mode
+        assert not any(isinstance(x, torch.nn.Linear) for x in m.modules())
+        assert isinstance(m.get_input_embeddings(), q.Int8Embedding)
+        sizes[mode] = q.weight_bytes_per_token(m)
+    assert sizes[None] > 3 * sizes["int8"] > 3 * sizes["int4"]
+
+
+def test_quantized_greedy_agrees_with_fp32(lm, qlm):
+    """Teacher-forced top-1 over every position of the prompts, and free-running greedy answers."""
+    ids = lm.engine.encode([instruction("retrosynthesis", product=p) for p in PRODUCTS])
+    x, mask, _ = lm.engine._left_pad(ids)
+    with torch.inference_mode():
+        a = lm.model(input_ids=x, attention_mask=mask).logits
+        b = qlm.model(input_ids=x, attention_mask=mask).logits
+    real = mask.bool()
+    agree = (a.argmax(-1) == b.argmax(-1))[real].float().mean().item()
+    tol = 0.02 if q.quantized_mode(qlm.model) == "int8" else 0.15
+    assert ((a - b)[real].norm() / a[real].norm()).item() < tol
+    assert agree >= (0.95 if q.quantized_mode(qlm.model) == "int8" else 0.8)
+    if q.quantized_mode(qlm.model) == "int8":
+        ref = lm.engine.sample(ids, 1, 0.0, 1.0, 16, False)
+        got = qlm.engine.sample(ids, 1, 0.0, 1.0, 16, False)
+        same = sum(x == y for (r,), (g,) in zip(ref, got) for x, y in zip(r.ids, g.ids))
+        assert same / sum(len(r.ids) for (r,) in ref) >= 0.8
+
+
+def test_constrained_decoding_holds_quantized(qlm):
+    """Every constrained answer opens the expected tag and closes it, with balanced SMILES; sampling too."""
+    prompts = [instruction("retrosynthesis", product=p) for p in PRODUCTS]
+    for rows in (qlm.generate(prompts, num_beams=3, max_new_tokens=24, expect="reactants"),
+                 qlm.generate(prompts, n=3, temperature=1.0, max_new_tokens=24, expect="reactants")):
+        for row in rows:
+            assert row
+            for g in row:
+                assert g.tag == "reactants" and g.raw.rstrip().endswith("</reactants>")
+                assert g.entity.count("(") == g.entity.count(")")
+                assert g.entity.count("[") == g.entity.count("]")
+
+
+def test_beam_search_holds_quantized(qlm):
+    """k distinct canonical answers, best score first, and width-1 beam equals greedy."""
+    prompts = [instruction("retrosynthesis", product=p) for p in PRODUCTS[:2]]
+    for row in qlm.generate(prompts, num_beams=4, max_new_tokens=20, expect="reactants"):
+        assert len(row) == 4
+        assert len({g.key for g in row}) == 4
+        assert [g.score for g in row] == sorted((g.score for g in row), reverse=True)
+    ids = qlm.engine.encode(prompts)
+    greedy = qlm.engine.sample(ids, 1, 0.0, 1.0, 12, True)
+    beam = qlm.engine.beam(ids, 1, 12, True)
+    assert [h.ids for (h,) in greedy] == [hyps[0].ids for hyps in beam]
+
+
+def test_cli_generate_quantized(tiny_checkpoint):
+    import json
+
+    from typer.testing import CliRunner
+
+    from naturelm.cli import app
+
+    res = CliRunner().invoke(app, ["generate", "--model", str(tiny_checkpoint), "--quantize", "int8", "--json",
+                                   "--beams", "2", "--max-new-tokens", "12", "<mol>", "--raw"])
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)) >= 1
+    bad = CliRunner().invoke(app, ["generate", "--model", str(tiny_checkpoint), "--quantize", "fp8", "<mol>"])
+    assert bad.exit_code != 0
