@@ -94,10 +94,10 @@ class ParseRecords(PipelineStep):
         out = {}
         stats: dict[str, dict] = {}
 
-        def excluded(keys) -> bool:
-            if exclude is None:
+        def excluded(entry) -> bool:
+            if exclude is None:  # no test keys: the (costly) leakage keys are not computed
                 return False
-            for k in keys:
+            for k in entry.leak_keys:
                 hk = np.uint64(h64("leak", k))
                 i = int(np.searchsorted(exclude, hk))
                 if i < len(exclude) and exclude[i] == hk:
@@ -117,7 +117,7 @@ class ParseRecords(PipelineStep):
                     except Rejected as exc:
                         st["rejected"][exc.reason] += 1
                         continue
-                    if excluded(entry.leak_keys):
+                    if excluded(entry):
                         st["excluded"] += 1
                         continue
                     st["kept"] += 1

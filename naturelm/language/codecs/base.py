@@ -37,9 +37,10 @@ class AlphabetCodec(Codec):
         seq = "".join(content.split()).upper()
         if not seq:
             raise EntityError(self.domain, content, 0, "empty sequence")
-        for i, ch in enumerate(seq):
-            if ch not in self.alphabet:
-                raise EntityError(self.domain, content, i, f"character {ch!r} is not in the alphabet {self.alphabet}")
+        if not frozenset(seq) <= frozenset(self.alphabet):  # one set test; the position only for the error
+            for i, ch in enumerate(seq):
+                if ch not in self.alphabet:
+                    raise EntityError(self.domain, content, i, f"character {ch!r} is not in the alphabet {self.alphabet}")
         return seq
 
     def tokenize(self, content: str) -> list[str]:

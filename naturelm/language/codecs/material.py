@@ -22,10 +22,17 @@ def spacegroup_token(spacegroup: int | None) -> str:
     return f"<sg{spacegroup}>"
 
 
-def _order(elements: list[str]) -> list[str]:
+@functools.lru_cache(maxsize=None)
+def _electronegativity(element: str) -> float:
+    """Pauling electronegativity, 99 where pymatgen has none (NaN)."""
     from pymatgen.core import Element
 
-    return sorted(elements, key=lambda e: (Element(e).X if Element(e).X == Element(e).X else 99.0, e))
+    x = Element(element).X
+    return x if x == x else 99.0
+
+
+def _order(elements: list[str]) -> list[str]:
+    return sorted(elements, key=lambda e: (_electronegativity(e), e))
 
 
 def _parse(content: str) -> tuple[dict[str, int], str]:
