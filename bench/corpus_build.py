@@ -2,12 +2,12 @@
 peak RSS at 10% and 100% of the input, and the same sha256 across runs and worker counts.
 
 Inputs (prepared once under $NATURELM_CACHE/corpus_bench, as the files a user would bring):
-- molecules: MOSES train/test/test_scaffolds (`molsets==0.3.1`, CSV.gz, column SMILES; 1.94M rows)
-- proteins: Swiss-Prot 2014 from Debian `metastudent-data` (BLAST v4 BPO/MFO/CCO databases -> 3 FASTA.gz files;
-  the three overlap, which exercises dedup)
+- molecules: MOSES train (`molsets==0.3.1`, CSV.gz, column SMILES; 1.58M rows)
+- proteins: Swiss-Prot 2014 from Debian `metastudent-data` (BLAST v4 -> FASTA.gz; the MFO database, 459,503
+  sequences; BPO and CCO are converted too but repeat most of it)
 - RNA: SILVA 93 SSU + LSU rRNA from Debian `ncbi-rrna-data` (BLAST v4 2-bit -> FASTA.gz; sequences with IUPAC
   ambiguity codes are left out of the conversion and counted)
-- materials: CrabNet formula CSVs (`crabnet==2.0.8`, matbench + benchmark_data tables, column formula)
+- materials: CrabNet formula CSVs (`crabnet==2.0.8`, the 13 matbench tables with a formula column, 408k rows)
 The Debian packages need not be installed: `apt-get download metastudent-data ncbi-rrna-data` and
 `dpkg-deb -x PKG.deb DIR` for each, then pass `--debian-root DIR` (default: / then $NATURELM_CACHE/debian).
 
@@ -117,10 +117,12 @@ def prepare(debian_roots: list[Path]) -> dict[str, list[str]]:
         (c / "conversions.json").write_text(json.dumps(conversions, indent=1))
     moses = Path(importlib.util.find_spec("moses").submodule_search_locations[0]) / "dataset" / "data"
     crab = Path(importlib.util.find_spec("crabnet").submodule_search_locations[0]) / "data"
-    mats = sorted(str(p) for p in list((crab / "matbench").glob("*.csv")) + list((crab / "benchmark_data").glob("*/*.csv"))
+    mats = sorted(str(p) for p in (crab / "matbench").glob("*.csv")
                   if p.read_text().split("\n", 1)[0].lower().startswith("formula"))
-    return {"molecule": [str(moses / f"{s}.csv.gz") for s in ("train", "test", "test_scaffolds")],
-            "protein": prot, "rna": rna, "material": mats}
+    # MOSES train only (its test files are evaluation sets); one Swiss-Prot ontology file (the others repeat
+    # most of its proteins); CrabNet's matbench tables (their formulas repeat across properties: dedup)
+    return {"molecule": [str(moses / "train.csv.gz")], "protein": [p for p in prot if "MFO" in p], "rna": rna,
+            "material": mats}
 
 
 def subset(files: dict[str, list[str]], fraction: float, folder: Path) -> dict[str, list[str]]:

@@ -299,3 +299,19 @@ def test_cluster_executors_chain_the_same_stages(built, tmp_path):
     assert all(b.depends is a for a, b in zip(execs, execs[1:]))
     with pytest.raises(ConfigError, match="slurm-partition"):
         make_executors(work, tmp_path / "out", "slurm")
+
+
+def test_bucket_files_hold_bounded_bytes_and_append_in_order(tmp_path):
+    from naturelm.data.filecorpus.steps import BucketFiles
+
+    out = BucketFiles(lambda b: tmp_path / f"{b}.txt", limit=10)
+    for i in range(30):
+        out.write(i % 3, f"{i},".encode())
+        assert out.size < 10
+    out.flush()
+    assert (tmp_path / "0.txt").read_text() == "".join(f"{i}," for i in range(0, 30, 3))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.txt", "1.txt", "2.txt"]
+    again = BucketFiles(lambda b: tmp_path / f"{b}.txt")  # a retried task starts its files over
+    again.write(0, b"x")
+    again.flush()
+    assert (tmp_path / "0.txt").read_text() == "x"

@@ -119,7 +119,7 @@ class ShardedBlocks:
         self.batches_per_epoch = max(1, self.n_blocks // global_batch)
         self._epoch: tuple[int, np.ndarray, np.ndarray] | None = None
         self._perm: dict[tuple[int, int], np.ndarray] = {}
-        self._maps: dict[int, np.memmap] = {}
+        self._maps: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return self.n_blocks
@@ -131,44 +131,45 @@ class ShardedBlocks:
             self._perm.clear()
         return self._epoch[1], self._epoch[2]
 
-    def _block_in_shard(self, epoch: int, shard: int, k: int) -> int:
+    def global_batch_indices(self, step: int) -> list[int]:
+        epoch, i = divmod(step, self.batches_per_epoch)
+        order, ends = self._epoch_layout(epoch)
+        pos = np.arange(i * self.global_batch, (i + 1) * self.global_batch) % self.n_blocks
+        j = np.searchsorted(ends, pos, side="right") - 1
+        shards, local = order[j], pos - ends[j]
+        out = np.empty(len(pos), dtype=np.int64)
+        for shard in np.unique(shards):  # one or two shards per batch
+            sel = shards == shard
+            out[sel] = self.starts[shard] + self._shard_perm(epoch, int(shard))[local[sel]]
+        return out.tolist()
+
+    def _shard_perm(self, epoch: int, shard: int) -> np.ndarray:
         perm = self._perm.get((epoch, shard))
         if perm is None:
             if len(self._perm) >= self.open_shards:
                 self._perm.pop(next(iter(self._perm)))
             perm = self._perm[(epoch, shard)] = np.random.default_rng([self.seed, epoch, shard]).permutation(
                 int(self.counts[shard]))
-        return int(perm[k])
+        return perm
 
-    def global_batch_indices(self, step: int) -> list[int]:
-        epoch, i = divmod(step, self.batches_per_epoch)
-        order, ends = self._epoch_layout(epoch)
-        out = []
-        for pos in range(i * self.global_batch, (i + 1) * self.global_batch):
-            pos %= self.n_blocks
-            j = int(np.searchsorted(ends, pos, side="right")) - 1
-            shard = int(order[j])
-            out.append(int(self.starts[shard]) + self._block_in_shard(epoch, shard, pos - int(ends[j])))
-        return out
-
-    def _tokens(self, shard: int) -> np.memmap:
+    def _tokens(self, shard: int) -> np.ndarray:
         m = self._maps.get(shard)
         if m is None:
             if len(self._maps) >= self.open_shards:
                 self._maps.pop(next(iter(self._maps)))
-            m = self._maps[shard] = np.memmap(self.paths[shard], dtype=np.uint32, mode="r")
+            # a plain ndarray view of the map: slicing it skips np.memmap's per-slice bookkeeping
+            m = self._maps[shard] = np.memmap(self.paths[shard], dtype=np.uint32, mode="r").view(np.ndarray)
         return m
 
     def collate(self, indices: list[int]) -> dict:
         import torch
 
         t = self.block_size
-        rows = []
-        for b in indices:
-            shard = int(np.searchsorted(self.starts, b, side="right")) - 1
-            k = b - int(self.starts[shard])
-            rows.append(np.asarray(self._tokens(shard)[k * t : k * t + t + 1], dtype=np.int64))
-        rows = torch.from_numpy(np.stack(rows))
+        idx = np.asarray(indices, dtype=np.int64)
+        shards = np.searchsorted(self.starts, idx, side="right") - 1
+        offsets = ((idx - self.starts[shards]) * t).tolist()
+        rows = torch.from_numpy(np.stack([self._tokens(s)[o : o + t + 1] for s, o in zip(shards.tolist(), offsets)])
+                                .astype(np.int64))
         return {"input_ids": rows[:, :-1], "labels": rows[:, 1:].clone()}
 
     def units(self, indices: list[int]) -> int:

@@ -73,6 +73,33 @@ def work_units(plan: dict, rank: int, world: int) -> list[tuple[int, int, int, i
     return mine
 
 
+class BucketFiles:
+    """Append-only files, one per bucket, written through in-memory buffers: at most `limit` bytes are held and one
+    file is open at a time, however many buckets there are (thousands on a large corpus)."""
+
+    def __init__(self, path_of, limit: int = 64 << 20):
+        self.path_of, self.limit = path_of, limit
+        self.buffers: dict = defaultdict(list)
+        self.size = 0
+        self.started: set = set()
+
+    def write(self, bucket, data: bytes) -> None:
+        self.buffers[bucket].append(data)
+        self.size += len(data)
+        if self.size >= self.limit:
+            self.flush()
+
+    def flush(self) -> None:
+        for bucket, parts in self.buffers.items():
+            path = self.path_of(bucket)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "ab" if bucket in self.started else "wb") as f:
+                f.write(b"".join(parts))
+            self.started.add(bucket)
+        self.buffers.clear()
+        self.size = 0
+
+
 class ParseRecords(PipelineStep):
     name = "parse, validate, exclude test entities"
     type = "naturelm-corpus"
@@ -91,7 +118,7 @@ class ParseRecords(PipelineStep):
         inputs = [Input(**d) for d in plan["inputs"]]
         exclude = np.load(work / "exclude.npy", mmap_mode="r") if plan["exclude_keys"] else None
         seed, n_buckets, max_chars = plan["seed"], plan["buckets"], plan["max_chars"]
-        out = {}
+        out = BucketFiles(lambda b: work / "parsed" / f"{b:05d}" / f"{rank:05d}.jsonl")
         stats: dict[str, dict] = {}
 
         def excluded(entry) -> bool:
@@ -104,36 +131,29 @@ class ParseRecords(PipelineStep):
                     return True
             return False
 
-        try:
-            for i, j, stride, offset in work_units(plan, rank, world_size):
-                inp, path = inputs[i], plan["files"][i][j][0]
-                st = stats.setdefault(inp.source, {"read": 0, "kept": 0, "excluded": 0, "rejected": Counter()})
-                for r, fields in read_records(inp, path):
-                    if r % stride != offset:
-                        continue
-                    st["read"] += 1
-                    try:
-                        entry = make_entry(inp.domain, fields, max_chars)
-                    except Rejected as exc:
-                        st["rejected"][exc.reason] += 1
-                        continue
-                    if excluded(entry):
-                        st["excluded"] += 1
-                        continue
-                    st["kept"] += 1
-                    h = h64(seed, entry.key)
-                    b = part_of(h, n_buckets)
-                    if b not in out:
-                        p = work / "parsed" / f"{b:05d}" / f"{rank:05d}.jsonl"
-                        p.parent.mkdir(parents=True, exist_ok=True)
-                        out[b] = open(p, "w", encoding="utf-8")
-                    out[b].write(json.dumps([h, i, j, r, inp.domain, entry.key, entry.texts], ensure_ascii=False) + "\n")
-        finally:
-            for f in out.values():
-                f.close()
+        for i, j, stride, offset in work_units(plan, rank, world_size):
+            inp, path = inputs[i], plan["files"][i][j][0]
+            st = stats.setdefault(inp.source, {"read": 0, "kept": 0, "excluded": 0, "rejected": Counter()})
+            for r, fields in read_records(inp, path):
+                if r % stride != offset:
+                    continue
+                st["read"] += 1
+                try:
+                    entry = make_entry(inp.domain, fields, max_chars)
+                except Rejected as exc:
+                    st["rejected"][exc.reason] += 1
+                    continue
+                if excluded(entry):
+                    st["excluded"] += 1
+                    continue
+                st["kept"] += 1
+                h = h64(seed, entry.key)
+                line = json.dumps([h, i, j, r, inp.domain, entry.key, entry.texts], ensure_ascii=False) + "\n"
+                out.write(part_of(h, n_buckets), line.encode())
+        out.flush()
         for b in range(n_buckets):  # a task that wrote nothing to a bucket leaves no stale file from an earlier try
             p = work / "parsed" / f"{b:05d}" / f"{rank:05d}.jsonl"
-            if b not in out and p.exists():
+            if b not in out.started and p.exists():
                 p.unlink()
         for st in stats.values():
             self.stat_update("read", value=st["read"])
@@ -244,32 +264,22 @@ class Mix(PipelineStep):
         seed, parts = plan["seed"], plan["buckets"]
         rates = copy_rates(plan, dict(merged_dedup_stats(work)["tokens"]["train"]))
         for b in range(rank, plan["buckets"], world_size):
-            outs: dict[tuple[int, int], object] = {}
             folder = work / "mix"
-            try:
-                for key, domain, split, toks in read_unique(work / "unique" / f"{b:05d}.bin"):
-                    if split == 0:
-                        rate = rates.get(DOMAIN_NAMES[domain], 0.0)
-                        copies = int(rate) + (h64(seed, "mix", key) < (rate - int(rate)) * 2**64)
-                    else:
-                        copies = 1  # valid documents once: the loss on the natural distribution
-                    for c in range(copies):
-                        o = h64(seed, "order", key, c)
-                        p = part_of(o, parts)
-                        if (split, p) not in outs:
-                            path = folder / SPLIT_NAMES[split] / f"{p:05d}" / f"{b:05d}.bin"
-                            path.parent.mkdir(parents=True, exist_ok=True)
-                            outs[(split, p)] = open(path, "wb")
-                        f = outs[(split, p)]
-                        f.write(_MIXED.pack(o, len(toks) // 4, domain))
-                        f.write(toks)
-            finally:
-                for f in outs.values():
-                    f.close()
+            out = BucketFiles(lambda sp: folder / SPLIT_NAMES[sp[0]] / f"{sp[1]:05d}" / f"{b:05d}.bin")
+            for key, domain, split, toks in read_unique(work / "unique" / f"{b:05d}.bin"):
+                if split == 0:
+                    rate = rates.get(DOMAIN_NAMES[domain], 0.0)
+                    copies = int(rate) + (h64(seed, "mix", key) < (rate - int(rate)) * 2**64)
+                else:
+                    copies = 1  # valid documents once: the loss on the natural distribution
+                for c in range(copies):
+                    o = h64(seed, "order", key, c)
+                    out.write((split, part_of(o, parts)), _MIXED.pack(o, len(toks) // 4, domain) + toks)
+            out.flush()
             for split in (0, 1):  # no stale file from an earlier try of this bucket
                 for p in range(parts):
                     path = folder / SPLIT_NAMES[split] / f"{p:05d}" / f"{b:05d}.bin"
-                    if (split, p) not in outs and path.exists():
+                    if (split, p) not in out.started and path.exists():
                         path.unlink()
 
 
