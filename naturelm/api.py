@@ -313,7 +313,11 @@ class NatureLM:
 
     # ------------------------------------------------------------------ naming
     def smiles_to_iupac(self, smiles: str | list[str], k: int = 5, method: str = "auto", **gen):
-        """Up to k IUPAC names, OPSIN-verified first. method: "auto" (model + rule namers), "model", "rules"."""
+        """Up to k IUPAC names, OPSIN-verified first. method: "auto" (model + rule namers), "model", "rules".
+
+        Verified rule names come from openclatura before nispo (openclatura's are closer to preferred IUPAC names:
+        "naphthalene", not "naphthalen"); each answer's `source` says what produced it ("model", "openclatura",
+        "nispo")."""
         from naturelm.language.codecs import canonical_smiles
         from naturelm.tools.naming import smiles_to_iupac_verified
 

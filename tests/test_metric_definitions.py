@@ -329,3 +329,12 @@ def test_top5_naming_counts_distinct_structures():
     out = task.score(ex, [C(*names), C(*names)], Context(progress=False))
     # structures in order: ethanol (2 names), methanol, propanol, butanol, pentanol -> pentanol is 5th, hexanol 6th
     assert out["top_5"] == pytest.approx(1 / 2) and out["top_1"] == 0.0
+
+
+def test_verified_names_prefer_the_namer_closer_to_iupac():
+    from naturelm.tools.naming import smiles_to_iupac_verified
+
+    answers = smiles_to_iupac_verified("c1ccc2ccccc2c1", method="rules")
+    # both namers round-trip through OPSIN; openclatura's name is the IUPAC one and comes first, each says its source
+    assert [(a.name, a.source, a.verified) for a in answers] == [("naphthalene", "openclatura", True),
+                                                                 ("naphthalen", "nispo", True)]

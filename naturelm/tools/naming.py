@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from naturelm.errors import ConfigError, DataSourceMissing, EntityError
-from naturelm.tools.namers import NAMERS
 
 NAME_METHODS = ("auto", "model", "rules")
 SMILES_METHODS = ("auto", "opsin", "rules", "model")
@@ -49,17 +48,25 @@ def _dedupe(answers: list, key) -> list:
     return out
 
 
+# Rule namers in order of closeness to preferred IUPAC names (docs/tasks/naming.md): openclatura follows the Blue
+# Book (26% of its names equal the database name); nispo writes OPSIN-friendly names ("naphthalen", "…oxan",
+# esters as substituted alkanes).
+IUPAC_PREFERENCE = ("openclatura", "nispo")
+
+
 def smiles_to_iupac_verified(
     smiles: str,
     model_candidates: list[str] | None = None,
     k: int = 5,
     method: str = "auto",
-    namers: tuple[str, ...] = NAMERS,
+    namers: tuple[str, ...] = IUPAC_PREFERENCE,
 ) -> list[NameAnswer]:
-    """Up to k names for `smiles`, verified answers first.
+    """Up to k names for `smiles`, verified answers first; each answer's `source` names what produced it
+    ("model" or the namer).
 
     method="model": the model's candidates only; "rules": the rule-based namers only;
-    "auto": verified model candidates, then verified namer names, then the unverified rest.
+    "auto": verified model candidates, then verified namer names (openclatura before nispo: closer to IUPAC),
+    then the unverified rest.
     """
     from naturelm.tools.namers import name_with
     from naturelm.tools.opsin import canonical, inchikey, names_to_smiles
