@@ -16,13 +16,15 @@ $(STAMP): pyproject.toml requirements-data.txt Makefile
 setup: $(STAMP)
 
 # Optional system packages (root): headless Chromium for the playground test, Debian data sources
-# (UniProt sample; miRBase hairpins extracted from the optimir package without installing it); mmseqs2 for the
-# protein-diversity cross-check (tasks/proteins.py, engine="mmseqs2").
+# (UniProt sample; miRBase hairpins and EMBOSS's curated test CDS extracted from their packages without installing
+# them); mmseqs2 for the protein-diversity cross-check (tasks/proteins.py, engine="mmseqs2").
 setup-system:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver mmseqs2-examples mmseqs2 >/dev/null
 	d="$${NATURELM_CACHE:-$(HOME)/.cache/naturelm}/optimir" && mkdir -p "$$d" && cd "$$d" && \
 	  apt-get download optimir && dpkg-deb -x optimir_*.deb root
+	d="$${NATURELM_CACHE:-$(HOME)/.cache/naturelm}/emboss" && mkdir -p "$$d" && cd "$$d" && \
+	  apt-get download emboss-test && dpkg-deb -x emboss-test_*.deb root
 
 # The tour ranks RetroSim's candidates with the model: the RetroSim index is fitted once from ../shared/data/uspto50k
 # (or $$NATURELM_USPTO50K) and cached, before the tour starts.

@@ -27,6 +27,7 @@ RESPONSE_TAG = {
     "bbb_classification": None, "text_to_protein": "protein", "composition_to_material": "material",
     "property_to_material": "material", "guide_rna": "rna", "molecule_generation": "mol",
     "protein_generation": "protein", "rna_generation": "rna", "material_generation": "material",
+    "protein_to_molecule": "mol", "dna_to_protein": "protein", "protein_to_dna": "dna", "protein_to_rna": "rna",
 }
 RETRO_METHODS = ("auto", "model", "ranked", "rag")
 RETROSIM_CANDIDATES = 10  # RetroSim candidates the model ranks per product (at least k)
@@ -458,6 +459,63 @@ class NatureLM:
 
         seq = get_codec("dna").canonicalize(dna)
         return checks.check_guides(seq, self._ask("guide_rna", instruction("guide_rna", dna=seq), n, beams=False, **gen))
+
+    # ------------------------------------------------------------------ cross-domain
+    def design_ligand(self, protein: str | None = None, target: str | None = None, n: int = 10, **gen):
+        """n molecules for a protein given by its (pocket) sequence, or a target by gene symbol or name (one of the
+        30 MoleculeACE targets, naturelm.data.sources.moleculeace.TARGETS). Checks: the target, drug-likeness
+        (QED) and, for a named target, the affinity oracle where a built data dir is known (else unverified)."""
+        from naturelm.data.instructions import target_text
+        from naturelm.data.sources.moleculeace import find_target
+        from naturelm.language.codecs import get_codec
+
+        if (protein is None) == (target is None):
+            raise ConfigError("design_ligand: give protein= (a sequence) or target= (a gene symbol or name), not both")
+        if protein is not None:
+            seq = get_codec("protein").canonicalize(protein)
+            gene, prompt_target = None, target_text({"sequence": seq}, "sequence")
+        else:
+            gene, name = find_target(target)
+            prompt_target = target_text({"gene": gene, "target_name": name}, "name")
+        gens = self._ask("protein_to_molecule", instruction("protein_to_molecule", target=prompt_target), n,
+                         beams=False, **gen)
+        return checks.check_ligands(gene, gens)
+
+    def translate_dna(self, dna: str, k: int = 1, **gen):
+        """The protein a coding sequence encodes: the model's answers, each checked against Biopython's translation;
+        Biopython's own answer (source "biopython") is added when no model answer agrees."""
+        from naturelm.language.codecs import get_codec
+        from naturelm.tools.translation import clean_dna
+
+        seq = get_codec("dna").canonicalize(dna)
+        if clean_dna(seq) is None:
+            raise EntityError("dna", seq, None, "only A, C, G, T (or U) can be translated")
+        gens = self._ask("dna_to_protein", instruction("dna_to_protein", dna=seq), k, beams=True, **gen)
+        return checks.check_translation(seq, gens)
+
+    def back_translate(self, protein: str, n: int = 1, **gen):
+        """n coding sequences for a protein, each translated back by Biopython (checks: a complete CDS that
+        encodes the protein)."""
+        from naturelm.language.codecs import get_codec
+
+        seq = get_codec("protein").canonicalize(protein)
+        gen.setdefault("max_new_tokens", max(self.max_new_tokens, 3 * len(seq) + 8))
+        gens = self._ask("protein_to_dna", instruction("protein_to_dna", protein=seq), n, beams=False, **gen)
+        return checks.check_back_translation(seq, gens)
+
+    def rna_for_protein(self, rbp: str, by: str = "gene", n: int = 5, **gen):
+        """n RNAs for an RNA-binding protein named by `by`: "gene" (name), "gene_id" or "family" (ATtRACT).
+        Checks: the best site of the protein's ATtRACT matrices in each RNA, and whether it is a binding site."""
+        from naturelm.data.instructions import RBP_TEXT
+        from naturelm.tasks.protein_to_rna import motif_set
+
+        if by not in RBP_TEXT:
+            raise ConfigError(f"rna_for_protein: by={by!r} is not one of {sorted(RBP_TEXT)}")
+        name = rbp.strip()
+        if not len(motif_set(by, name)):
+            raise ConfigError(f"rna_for_protein: no ATtRACT motif for {by} {rbp!r}")
+        prompt = instruction("protein_to_rna", rbp=RBP_TEXT[by].format(**{by: name}))
+        return checks.check_rbp_rna(by, name, self._ask("protein_to_rna", prompt, n, beams=False, **gen))
 
     # ------------------------------------------------------------------ ranking
     def rank(self, prompt: str | list[str], candidates: list, tag: str | None = None, raw: bool = False):

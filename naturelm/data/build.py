@@ -83,7 +83,7 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
     R, seed = recipe, recipe.seed
     rng_for = lambda *parts: random.Random(":".join(map(str, (seed, *parts))))  # noqa: E731
     src = _Sources()
-    steps = tqdm(total=6, desc="data build", unit="step", disable=not progress)
+    steps = tqdm(total=7, desc="data build", unit="step", disable=not progress)
     timings: dict[str, float] = {}
     t_step = [time.time()]
 
@@ -218,7 +218,9 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
         add(s, I.composition_records(_cap(_unique(comp, lambda m: m["material"]), cap, rng_for("comp2", s)),
                                      rng_for("comp-t", s)))
         add(s, I.material_property_records(_cap(crab_split[s], cap, rng_for("matprop", s)), rng_for("matprop-t", s)))
-    done("proteins_rna_materials", "leakage check, corpus")
+    done("proteins_rna_materials", "cross-domain pairs")
+    cross_card = _cross_domain(R, src, rng_for, add, caps, out)
+    done("cross_domain", "leakage check, corpus")
 
     # ---------------------------------------------------------------- 4. leakage
     train, leak = remove_leaks(recs["train"], recs["test"], LeakReport())
@@ -277,6 +279,7 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
         "tasks": tasks,
         "sources": src.reports,
         "naming_engine": naming_engine,
+        "cross_domain": cross_card,
         "leakage": leak.to_dict(),
         "materials": atoms_per_cell_stats([m["material"] for m in mat_split["train"] + crab_split["train"]]),
         "spacegroups": {
@@ -308,6 +311,71 @@ def atoms_per_cell_stats(train_materials: list[str], quantile: float = 0.99) -> 
     return {"atoms_per_cell_bound": sizes[min(len(sizes) - 1, int(quantile * len(sizes)))],
             "atoms_per_cell_quantile": quantile, "atoms_per_cell_max": sizes[-1], "training_materials": len(sizes),
             "note": "atoms per cell of the training split's materials (structures and CrabNet compositions)"}
+
+
+def _round_robin(items: list[dict], key: str, cap: int | None) -> list[dict]:
+    """Up to `cap` items taking one per `key` value in turn (every group represented before any gets a second)."""
+    groups: dict[str, list[dict]] = {}
+    for it in items:
+        groups.setdefault(it[key], []).append(it)
+    out = [it for batch in itertools.zip_longest(*groups.values()) for it in batch if it is not None]
+    return out if cap is None else out[:cap]
+
+
+def _cross_domain(R: Recipe, src: _Sources, rng_for, add, caps: dict, out: Path) -> dict:
+    """Target -> ligand, gene DNA <-> protein and RBP -> RNA records (naturelm.data.cross_domain; each source is
+    optional: a missing one is recorded in the card with its install line); returns the card section."""
+    from naturelm.data import cross_domain as X
+    from naturelm.data.sources.attract import load_attract, load_attract_pwms
+    from naturelm.data.sources.cds import load_emboss_cds, load_pyrodigal_genome, load_pyrodigal_pairs
+    from naturelm.data.sources.dockstring import load_dockstring_targets
+    from naturelm.data.sources.moleculeace import TARGETS, load_moleculeace
+
+    card: dict = {}
+    ligands = src.load(load_moleculeace, limit_per_file=R.ligand_per_target, optional=True, name="moleculeace")
+    pockets = src.load(load_dockstring_targets, {g for g, _ in TARGETS.values()}, optional=True,
+                       name="dockstring:targets") or []
+    if ligands:
+        targets = {r["gene"]: {"gene": r["gene"], "target_name": r["target_name"]} for r in ligands}
+        for p in pockets:
+            if p["gene"] in targets and len(p["sequence"]) <= R.protein_max_len:
+                targets[p["gene"]]["sequence"] = p["sequence"]
+        rows = X.split_ligands(ligands, R.ligand_holdout, R.seed, R.valid_fraction, R.test_fraction)
+        X.write_affinities(out, rows)
+        for s in SPLITS:
+            actives = sorted((r for r in rows if r["split"] == s and r["p_affinity"] >= X.ACTIVE),
+                             key=lambda r: (r["holdout"] != "target", r["gene"], r["smiles"]))
+            chosen = _cap(actives, caps[s], rng_for("ligand", s)) if s == "train" else _round_robin(actives, "gene", caps[s])
+            add(s, I.protein_ligand_records(chosen, targets, rng_for("ligand-t", s)))
+        card["protein_to_molecule"] = {
+            "targets": len(targets), "with_pocket_sequence": sorted(g for g, t in targets.items() if "sequence" in t),
+            "holdout_target": R.ligand_holdout, "active_p_affinity": X.ACTIVE,
+            "measured_rows": {s: sum(r["split"] == s for r in rows) for s in (*SPLITS, "removed")},
+            "test_scaffold_rows": sum(r["holdout"] == "scaffold" for r in rows),
+            "split": "held-out target + Bemis-Murcko scaffold hash (acyclic: InChIKey first block)"}
+    fits = lambda pairs: [p for p in pairs or [] if R.cds_max_len is None or len(p["dna"]) <= R.cds_max_len]  # noqa: E731
+    curated = fits(src.load(load_emboss_cds, optional=True, name="emboss:test-cds"))
+    genome = fits(src.load(load_pyrodigal_genome, optional=True, name="pyrodigal:genome"))
+    others = fits(src.load(load_pyrodigal_pairs, optional=True, name="pyrodigal:test-genes"))
+    genes = X.split_genes(curated, genome, others, R.seed, R.valid_fraction)
+    for s in SPLITS:
+        add(s, I.central_dogma_records(_cap(genes[s], caps[s], rng_for("cds", s)), rng_for("cds-t", s)))
+    card["central_dogma"] = {"max_dna_len": R.cds_max_len,
+                             "pairs": {s: {src_: sum(p["source"].split(":")[0] == src_ for p in genes[s])
+                                           for src_ in ("emboss", "pyrodigal")} for s in SPLITS},
+                             "split": "test = EMBOSS curated CDS + last 10% of the genome's genes; no shared sequence"}
+    motifs = src.load(load_attract, optional=True, name="concise:attract")
+    if motifs:
+        pwms = load_attract_pwms()
+        by_split = {s: [m for m in motifs if X.hash_split("rbp:" + m["gene"], R.seed, R.valid_fraction,
+                                                          R.test_fraction) == s] for s in SPLITS}
+        for s in SPLITS:
+            examples = X.rbp_examples(by_split[s], pwms, rng_for("rbp", s), R.rbp_per_matrix)
+            add(s, I.rbp_records(_cap(examples, caps[s], rng_for("rbp-c", s)), rng_for("rbp-t", s)))
+        card["protein_to_rna"] = {"genes": {s: len({m["gene"] for m in by_split[s]}) for s in SPLITS},
+                                  "note": "RNAs are synthetic: a site drawn from the protein's ATtRACT matrix in "
+                                          "random flanks; sequence-level protein-RNA pairs are not available offline"}
+    return card
 
 
 def _load_names(R: Recipe, src: _Sources, progress: bool) -> list[dict]:

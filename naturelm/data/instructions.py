@@ -18,6 +18,7 @@ TASKS = (
     "molecule_generation", "protein_generation", "rna_generation", "material_generation",
     "property_to_molecule", "property_optimization", "bbb_classification", "bbb_optimization",
     "text_to_protein", "composition_to_material", "property_to_material", "guide_rna",
+    "protein_to_molecule", "dna_to_protein", "protein_to_dna", "protein_to_rna",
 )
 
 TEMPLATES: dict[str, list[str]] = {
@@ -97,7 +98,33 @@ TEMPLATES: dict[str, list[str]] = {
         "Design a CRISPR-Cas9 guide RNA that targets {dna}",
         "Propose a guide RNA spacer for the DNA sequence {dna}",
     ],
+    # {target}: TARGET_TEXT filled with a tagged pocket sequence or the target's name (naturelm.data.cross_domain)
+    "protein_to_molecule": [
+        "Design a molecule that binds to {target}.",
+        "Generate a compound with high binding affinity for {target}.",
+        "Propose a small-molecule ligand of {target}.",
+        "Give a drug-like molecule that is active against {target}.",
+    ],
+    "dna_to_protein": [
+        "Translate the coding sequence {dna} into its protein sequence.",
+        "What protein does the gene {dna} encode?",
+        "Give the amino acid sequence encoded by {dna}.",
+    ],
+    "protein_to_dna": [
+        "Give a coding DNA sequence for the protein {protein}.",
+        "Back-translate the protein {protein} into a gene.",
+        "Design a gene that encodes {protein}.",
+    ],
+    # {rbp}: RBP_TEXT filled with a gene name, a gene id or an RNA-binding domain family
+    "protein_to_rna": [
+        "Generate an RNA sequence that is bound by {rbp}.",
+        "Design an RNA that {rbp} recognises.",
+        "Propose an RNA carrying a binding site of {rbp}.",
+    ],
 }
+TARGET_TEXT = {"sequence": "the protein {protein}", "name": "the {name} ({gene})"}
+RBP_TEXT = {"gene": "the RNA-binding protein {gene}", "gene_id": "the RNA-binding protein with gene id {gene_id}",
+            "family": "an RNA-binding protein of the {family} family"}
 
 NEIGHBOUR_LINE = "Similar reaction: {product} → {reactants}"
 # Retrieval-augmented directions: (task, query field, answer field, neighbour line);
@@ -137,6 +164,7 @@ def template_texts() -> list[str]:
     texts = [t for task in TASKS for t in TEMPLATES[task]] + [NEIGHBOUR_LINE, RAG_DIRECTIONS["forward"][3]]
     texts += [p for p, _ in PROPERTY_TEXT.values()] + [p for p, _ in MATERIAL_TEXT.values()]
     texts += [n for n, _ in OPTIMIZATION.values()] + list(SOLUBILITY_LABELS.values()) + ["Yes.", "No."]
+    texts += list(TARGET_TEXT.values()) + list(RBP_TEXT.values())
     return texts
 
 
@@ -499,4 +527,54 @@ def guide_rna_records(sequences: Iterable[dict], rng: random.Random, per_sequenc
             text = _phrase("guide_rna", rng, dna=wrap("dna", dna))
             out.append(record("guide_rna", text, wrap("rna", spacer),
                               {"dna": dna, "spacer": spacer, "start": p - length, "pam": p}))
+    return out
+
+
+# ------------------------------------------------------------------ cross-domain
+
+
+def target_text(target: dict, by: str) -> str:
+    """How a prompt names a ligand target: `by` "sequence" (its tagged pocket sequence) or "name"."""
+    if by == "sequence":
+        return TARGET_TEXT["sequence"].format(protein=wrap("protein", target["sequence"]))
+    return TARGET_TEXT["name"].format(name=target["target_name"], gene=target["gene"])
+
+
+def protein_ligand_records(pairs: Iterable[dict], targets: dict[str, dict], rng: random.Random) -> list[dict]:
+    """Target -> ligand: one record per measured active `{"gene", "smiles", "p_affinity", ...}`; the prompt names
+    the target by its pocket sequence (when `targets[gene]` has one) or its name, chosen at random."""
+    out = []
+    for p in pairs:
+        t = targets[p["gene"]]
+        by = rng.choice(("sequence", "name")) if t.get("sequence") else "name"
+        meta = {"gene": p["gene"], "smiles": p["smiles"], "p_affinity": p["p_affinity"], "by": by,
+                "holdout": p.get("holdout", "")}
+        out.append(record("protein_to_molecule", _phrase("protein_to_molecule", rng, target=target_text(t, by)),
+                          wrap("mol", p["smiles"]), meta))
+    return out
+
+
+def central_dogma_records(pairs: Iterable[dict], rng: random.Random, directions=("dna_to_protein", "protein_to_dna")
+                          ) -> list[dict]:
+    """Gene DNA -> protein and protein -> gene DNA from checked `{"id", "dna", "protein", "source"}` pairs."""
+    out = []
+    for p in pairs:
+        meta = {"dna": p["dna"], "protein_sequence": p["protein"], "id": p["id"], "source": p["source"]}
+        if "dna_to_protein" in directions:
+            out.append(record("dna_to_protein", _phrase("dna_to_protein", rng, dna=wrap("dna", p["dna"])),
+                              wrap("protein", p["protein"]), dict(meta)))
+        if "protein_to_dna" in directions:
+            out.append(record("protein_to_dna", _phrase("protein_to_dna", rng, protein=wrap("protein", p["protein"])),
+                              wrap("dna", p["dna"]), dict(meta)))
+    return out
+
+
+def rbp_records(examples: Iterable[dict], rng: random.Random) -> list[dict]:
+    """RBP -> RNA from `{"by", "gene", "gene_id", "family", "rna"}` (naturelm.data.cross_domain.rbp_examples):
+    the prompt names the protein by gene name, gene id or family; `meta` says which (`by`) and the name (`rbp`)."""
+    out = []
+    for e in examples:
+        rbp = RBP_TEXT[e["by"]].format(**e)
+        meta = {"by": e["by"], "rbp": e[e["by"]], "gene": e["gene"]}
+        out.append(record("protein_to_rna", _phrase("protein_to_rna", rng, rbp=rbp), wrap("rna", e["rna"]), meta))
     return out

@@ -50,6 +50,11 @@ class Recipe:
     optimization_min_sim: float = 0.6
     bbb_min_sim: float = 0.5
     guide_rna_per_sequence: int = 2
+    # cross-domain (naturelm.data.cross_domain)
+    ligand_per_target: int | None = 300  # first rows of each MoleculeACE file (None: all 48,714)
+    ligand_holdout: str = "PPARD"  # the target held out whole (test only)
+    cds_max_len: int | None = 360  # longest gene DNA (nt) of the central-dogma tasks (NatureLM-tiny reads 512 tokens)
+    rbp_per_matrix: int = 1  # RNAs drawn per ATtRACT (gene, matrix) pair
     # pre-training corpus
     pretrain_tokens: int | None = 3_000_000  # None: every document once, weights ignored
     max_repeats: int = 4
@@ -68,6 +73,7 @@ RECIPES = {
         crabnet_limit=None, uniprot_limit=None, protein_max_len=2048, train_cap=200_000, naming_train_cap=None, valid_cap=2_000,
         test_cap=5_000, retro_augment=4, retro_valid_cap=None, forward_train_cap=None, forward_augment=1,
         rag_train_cap=None, rag_test_cap=None, forward_rag_train_cap=None, property_pool=100_000, guide_rna_per_sequence=4,
+        ligand_per_target=None, cds_max_len=3000, rbp_per_matrix=3,
         pretrain_tokens=None, max_repeats=1, block_size=8192,
     ),
 }

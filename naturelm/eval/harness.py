@@ -22,15 +22,18 @@ from naturelm.language.codecs import try_canonical
 from naturelm.tasks.base import Context, Example, Task, get_task, task_names
 from naturelm.tasks.baselines.base import Candidate, Predictor
 
-BASELINES = ("retrosim", "nispo", "openclatura", "rules", "opsin")
+BASELINES = ("retrosim", "nispo", "openclatura", "rules", "opsin", "ligand_retrieval", "ligand_random", "biopython")
+CROSS_DOMAIN_BASELINES = {"ligand_retrieval": "LigandRetrieval", "ligand_random": "RandomLigands",
+                          "biopython": "BiopythonTranslator"}
 RANKED_ROW = "{model}+retrosim (ranked)"
 
 
 def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: float | None = None,
                    quantize: str | None = None):
     """A Predictor from a model spec: a checkpoint directory (sampling at `temperature`, default 0.7), or a baseline
-    name (retrosim, nispo, openclatura, rules, opsin). RetroSim is fitted on the USPTO-50k training split (a copy
-    saved in DATA/retrosim is reused)."""
+    name (retrosim, nispo, openclatura, rules, opsin; ligand_retrieval, ligand_random, biopython from
+    naturelm.tasks.baselines.cross_domain, read from the data dir). RetroSim is fitted on the USPTO-50k training
+    split (a copy saved in DATA/retrosim is reused)."""
     if Path(spec).is_dir():
         from naturelm.api import NatureLM
 
@@ -45,6 +48,10 @@ def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: f
         from naturelm.data.sources.uspto50k import load_uspto50k
 
         return RetroSim().fit(load_uspto50k(split="train"))
+    if spec in CROSS_DOMAIN_BASELINES:
+        from naturelm.tasks.baselines import cross_domain
+
+        return getattr(cross_domain, CROSS_DOMAIN_BASELINES[spec])(data_dir)
     if spec in BASELINES:
         from naturelm.tasks.baselines.namers import get_predictor
 

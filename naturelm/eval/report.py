@@ -29,6 +29,10 @@ def task_rows(doc: dict, task: str) -> dict[str, dict]:
     return {m: tasks[task] for m, tasks in doc["results"].items() if task in tasks}
 
 
+def _num(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def render_markdown(doc: dict, plots: dict[str, str] | None = None) -> str:
     """The Markdown report of a results document."""
     s = doc.get("settings", {})
@@ -42,8 +46,13 @@ def render_markdown(doc: dict, plots: dict[str, str] | None = None) -> str:
     if doc.get("created"):
         lines.append(f"- created: {doc['created']}")
     for name, card in doc.get("oracles", {}).items():
-        lines.append(f"- oracle `{name}`: held-out AUROC {card['heldout_auroc']:.3f} "
-                     f"({card['n_train']} train / {card['n_test']} test, {card['source']})")
+        if "heldout_auroc" in card:
+            lines.append(f"- oracle `{name}`: held-out AUROC {card['heldout_auroc']:.3f} "
+                         f"({card['n_train']} train / {card['n_test']} test, {card['source']})")
+        else:  # affinity regressors (protein_to_molecule)
+            rho, r2 = card.get("heldout_spearman"), card.get("heldout_r2")
+            lines.append(f"- oracle `{name}`: held-out Spearman {_num(rho)}, R2 {_num(r2)} "
+                         f"({card['n_train']} train / {card['n_heldout']} held out)")
     for note in doc.get("notes", {}).get("_", []):
         lines.append(f"- **Note:** {note}")
     for task, info in doc.get("tasks", {}).items():

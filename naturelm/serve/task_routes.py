@@ -98,6 +98,29 @@ class GuideRNA(_Sampled):
     n: int = Field(4, ge=1)
 
 
+class DesignLigand(_Sampled):
+    protein: str | None = Field(None, description="protein (pocket) sequence", examples=[None])
+    target: str | None = Field(None, description="target gene symbol or name (MoleculeACE's 30 targets)",
+                               examples=["DRD3"])
+    n: int = Field(4, ge=1)
+
+
+class TranslateDNA(_Req):
+    dna: str = Field(description="a coding sequence (start .. stop)", examples=["ATGAAAGCACTGGTTTAA"])
+    k: int = Field(1, ge=1)
+
+
+class BackTranslate(_Sampled):
+    protein: str = Field(examples=["MKALV"])
+    n: int = Field(2, ge=1)
+
+
+class RNAForProtein(_Sampled):
+    rbp: str = Field(min_length=1, description="the RNA-binding protein", examples=["HNRNPA1"])
+    by: Literal["gene", "gene_id", "family"] = Field("gene", description="what `rbp` names (ATtRACT fields)")
+    n: int = Field(4, ge=1)
+
+
 class Classify(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -154,6 +177,22 @@ def _prep_material(r: DesignMaterial, check) -> dict:
     return {"elements": r.elements, "property": r.property, "target": r.target}
 
 
+def _prep_ligand(r: DesignLigand, check) -> dict:
+    """Exactly one of protein / target (an empty string counts as not given)."""
+    protein, target = (r.protein or "").strip() or None, (r.target or "").strip() or None
+    if (protein is None) == (target is None):
+        raise ApiError(422, "give protein (a sequence) or target (a gene symbol or name), not both", param="protein")
+    if protein is not None:
+        return {"protein": get_codec("protein").canonicalize(check(protein, "protein")), "target": None}
+    from naturelm.data.sources.moleculeace import TARGETS
+
+    check(target, "target")
+    if not any(target.lower() in (g.lower(), nm.lower()) for g, nm in TARGETS.values()):
+        raise ApiError(422, f"unknown target {target!r}; known gene symbols: "
+                            f"{', '.join(sorted(g for g, _ in TARGETS.values()))}", param="target")
+    return {"protein": None, "target": target}
+
+
 def _retro(m, xs: list[dict], k: int, gen: dict) -> list:
     """One retrosynthesis call per method in the batch; a method that fails (e.g. 'ranked' with no RetroSim)
     fails only its own requests."""
@@ -205,6 +244,17 @@ TASKS: dict[str, TaskSpec] = {t.name: t for t in (
     TaskSpec("guide_rna", "Guide RNAs for a DNA target.", GuideRNA,
              lambda r, c: {"dna": get_codec("dna").canonicalize(c(r.dna, "dna"))},
              lambda m, i, n, g: m.guide_rna(i["dna"], n=n, **g), "n"),
+    TaskSpec("design_ligand", "Molecules for a protein sequence or a named target (RDKit-checked).", DesignLigand,
+             _prep_ligand, lambda m, i, n, g: m.design_ligand(protein=i["protein"], target=i["target"], n=n, **g), "n"),
+    TaskSpec("translate_dna", "The protein of a coding sequence, checked against Biopython's translation.",
+             TranslateDNA, lambda r, c: {"dna": get_codec("dna").canonicalize(c(r.dna, "dna"))},
+             lambda m, i, k, g: m.translate_dna(i["dna"], k=k, **g), "k"),
+    TaskSpec("back_translate", "Coding sequences for a protein, each translated back by Biopython.", BackTranslate,
+             lambda r, c: {"protein": get_codec("protein").canonicalize(c(r.protein, "protein"))},
+             lambda m, i, n, g: m.back_translate(i["protein"], n=n, **g), "n"),
+    TaskSpec("rna_for_protein", "RNAs for an RNA-binding protein, each scored with its ATtRACT motifs.",
+             RNAForProtein, lambda r, c: {"rbp": c(r.rbp, "rbp").strip(), "by": r.by},
+             lambda m, i, n, g: m.rna_for_protein(i["rbp"], by=i["by"], n=n, **g), "n"),
     TaskSpec("classify", "p(Yes) / (p(Yes) + p(No)) for a yes/no question about a tagged entity, with an oracle's "
              "probability and held-out AUROC where one answers it.", Classify,
              lambda r, c: {"question": _check_tagged(c(r.question, "question"), required=True)},

@@ -132,6 +132,12 @@ class Context:
             self._oracles[name] = get_oracle(name, progress=self.progress)
         return self._oracles[name]
 
+    def cached(self, name: str, make):
+        """An oracle built by `make()` once per run under `name` (listed by `oracles_used`)."""
+        if name not in self._oracles:
+            self._oracles[name] = make()
+        return self._oracles[name]
+
     def oracles_used(self) -> dict:
         """The oracles loaded so far, by name."""
         return dict(self._oracles)

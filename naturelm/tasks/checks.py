@@ -320,3 +320,92 @@ def classification_checks(question: str, p_model: float) -> tuple[list[Check], s
     return [Check("oracle", agree, value=round(p, 3), target=round(p_model, 3),
                   detail=f"BBB oracle P(yes) {p:.2f} vs model {p_model:.2f}: "
                          f"{'agree' if agree else 'disagree'}; oracle held-out AUROC {oracle.heldout_auroc:.3f}")], mol
+
+
+# ---------------------------------------------------------------------------------------------- cross-domain
+def check_ligands(gene: str | None, gens: list[Generation]) -> list[Generation]:
+    """Molecules for a target: the target's affinity oracle (naturelm.tasks.protein_to_molecule.package_oracle:
+    predicted p_affinity >= 6, i.e. 1 uM or better) when the target is a known one, else unverified; QED reported."""
+    from naturelm.tasks.protein_to_molecule import ACTIVE, package_oracle
+
+    oracle, why = None, "unverified: no measured affinities for this protein (give target= a MoleculeACE target)"
+    if gene is not None:
+        try:
+            oracle = package_oracle(gene)
+        except DataSourceMissing as exc:
+            why = f"unverified: {exc}"
+    smiles = [g.canonical if g.valid else None for g in gens]
+    preds = iter(oracle.predict([s for s in smiles if s]) if oracle else [])
+    for g, s in zip(gens, smiles):
+        if oracle is None:
+            g.checks.append(Check("affinity_oracle", None if s else False, target=gene, detail=why))
+            continue
+        p = next(preds) if s else None
+        rho = "n/a" if oracle.heldout_spearman is None else f"{oracle.heldout_spearman:.2f}"
+        stats = (f"{gene} random-forest oracle, held-out Spearman {rho} "
+                 f"({oracle.n_train} train / {oracle.n_heldout} held-out molecules)")
+        g.checks.append(Check("affinity_oracle", p is not None and p >= ACTIVE,
+                              value=None if p is None else round(p, 2), target=f"p_affinity >= {ACTIVE}",
+                              detail=stats if p is not None else "no molecule to score"))
+        if s:
+            from rdkit import Chem
+            from rdkit.Chem import QED
+
+            g.checks.append(Check("qed", None, value=round(QED.qed(Chem.MolFromSmiles(s)), 3), required=False,
+                                  detail="drug-likeness (RDKit QED)"))
+    return gens
+
+
+def check_translation(dna: str, gens: list[Generation]) -> list[Generation]:
+    """Each protein against Biopython's translation of the coding sequence; Biopython's answer (source "biopython")
+    is added when no answer agrees, so a correct translation always comes back."""
+    from naturelm.generate.postprocess import to_generation
+    from naturelm.language.tags import wrap
+    from naturelm.tools.translation import translate_cds
+
+    tool = translate_cds(dna)
+    for g in gens:
+        agree = bool(g.valid and g.canonical == tool)
+        g.checks.append(Check("biopython_translation", agree, value=g.canonical if g.valid else None, target=tool,
+                              detail="equals Biopython's translation (table 11)" if agree else
+                              "differs from Biopython's translation (table 11)"))
+    if tool and not any(g.check("biopython_translation").passed for g in gens):
+        g = to_generation(wrap("protein", tool), float("nan"))
+        g.source, g.verified_by = "biopython", "biopython"
+        g.checks.append(Check("biopython_translation", True, value=tool, target=tool,
+                              detail="Biopython's own translation: the model's answers disagreed"))
+        gens.append(g)
+    return gens
+
+
+def check_back_translation(protein: str, gens: list[Generation]) -> list[Generation]:
+    """Each gene translated back by Biopython: a complete coding sequence that encodes exactly the protein."""
+    from naturelm.tools.translation import is_cds, translate_cds
+
+    for g in gens:
+        dna = g.canonical if g.valid else None
+        back = translate_cds(dna) if dna else None
+        g.checks.append(Check("complete_cds", is_cds(dna), detail="start codon .. stop codon, whole codons"))
+        g.checks.append(Check("encodes_protein", back == protein, value=back, target=protein,
+                              detail="Biopython's translation of the answer (table 11)"))
+    return gens
+
+
+def check_rbp_rna(by: str, name: str, gens: list[Generation]) -> list[Generation]:
+    """The best site of the protein's ATtRACT matrices in each RNA: a binding site when it scores above 0 and at
+    least SITE_FRACTION of its matrix's consensus score (naturelm.tasks.protein_to_rna)."""
+    from naturelm.tasks.protein_to_rna import SITE_FRACTION, motif_set
+    from naturelm.tasks.rna import clean_rna
+
+    mset = motif_set(by, name)
+    for g in gens:
+        rna = clean_rna(g.canonical) if g.valid else None
+        if rna is None:
+            g.checks.append(Check("binding_site", False, detail="no RNA to scan"))
+            continue
+        score, matrix, start = mset.best_hit(rna)
+        found = mset.has_site(rna, SITE_FRACTION)
+        value = None if matrix is None else {"logodds": round(score, 2), "matrix": matrix, "start": start}
+        g.checks.append(Check("binding_site", found, value=value, target=f">= {SITE_FRACTION} x consensus score",
+                              detail=f"best of {len(mset)} ATtRACT matrices of {by} {name}"))
+    return gens

@@ -49,6 +49,26 @@ const TASKS = {
     fields: [["dna", "Target DNA", "textarea"], ["n", "Guides", "number", 4]],
     examples: [["Target", {dna: "ATGCTGACCGGTTACAGGCTAGCTAGCTGGACCTAGGTCGAGG"}]],
   },
+  design_ligand: {
+    fields: [["protein", "Protein (pocket) sequence", "textarea"], ["target", "or a target gene / name", "text"],
+             ["n", "Molecules", "number", 4]],
+    examples: [["DRD3 by name", {protein: "", target: "DRD3"}],
+               ["DRD3 pocket sequence", {protein: "YALSYCALILAIVFGNGLVCMAVLKERALQTTTNYLVVSLAVADLLVATLVMPWVVYLEVTGGVWNFSRICCDVFVTLDVMMCTASIWNLCAISIDRYTAVVMPVHYQHGTGQSSCRRVALMITAVWVLAFAVSCPLLFGFNTTGDPTVCSISNPDFVIYSSVVSFYLPFGVTVLVYARIYVVLKQRRRKGVPLREKKATQMVAIVLGAFIVCWLPFFLTHVLNTHCQTCHVSPELYSATTWLGYVNSALNPVIYTTFNIEFRKAFLKILSC", target: ""}],
+               ["Thrombin", {protein: "", target: "thrombin"}]],
+  },
+  translate_dna: {
+    fields: [["dna", "Coding sequence (start .. stop)", "textarea"], ["k", "Candidates", "number", 1]],
+    examples: [["Short gene", {dna: "ATGAAAGCACTGGTTCTGGGCTAA"}]],
+  },
+  back_translate: {
+    fields: [["protein", "Protein sequence", "textarea"], ["n", "Genes", "number", 2]],
+    examples: [["Peptide", {protein: "MKALVLG"}]],
+  },
+  rna_for_protein: {
+    fields: [["rbp", "RNA-binding protein", "text"], ["by", "named by", "select", "gene", ["gene", "gene_id", "family"]],
+             ["n", "RNAs", "number", 4]],
+    examples: [["HNRNPA1", {rbp: "HNRNPA1", by: "gene"}], ["PUF family", {rbp: "PUF", by: "family"}]],
+  },
   classify: {
     fields: [["question", "Yes/no question (entities tagged)", "textarea"]],
     examples: [["Nicotine, BBB", {question: "Can <mol>CN1CCC[C@H]1c1cccnc1</mol> traverse the blood-brain barrier?"}]],
@@ -226,11 +246,18 @@ function renderClassification(out) {
             `model p(Yes) — answer: ${out.answer}`, checkList(out.checks));
 }
 
+
 function renderInput(task, input) {
   const view = $("#input-view");
   view.replaceChildren();
   const smiles = input.product || input.reactants || input.smiles;
   if (smiles) view.append(el("div", {class: "card"}, el("h3", {}, "Input ", el("span", {class: "meta mono"}, smiles)), molecule(smiles)));
+  const seq = input.protein || (task === "translate_dna" ? input.dna : null);
+  if (seq) view.append(el("div", {class: "card"}, el("h3", {}, input.protein ? "Protein " : "DNA ",
+                                                     el("span", {class: "meta"}, `${seq.length} ${input.protein ? "residues" : "nt"}`)),
+                          el("div", {class: "seq"}, seq)));
+  if (input.target) view.append(el("div", {class: "card"}, el("h3", {}, "Target ", el("span", {class: "meta"}, input.target))));
+  if (input.rbp) view.append(el("div", {class: "card"}, el("h3", {}, "RNA-binding protein ", el("span", {class: "meta"}, `${input.by} ${input.rbp}`))));
 }
 
 async function run(ev) {

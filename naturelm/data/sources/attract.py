@@ -1,0 +1,73 @@
+"""RNA-binding protein motifs of ATtRACT, shipped in PyPI `concise==0.6.9` (`--no-deps`; package MIT, the
+ATtRACT licence is not stated): `concise/resources/attract_metadata.txt` (Gene_name, Gene_id, Mutated, Organism,
+Motif, Len, Experiment_description, Database, Pubmed, Experiment_description, Family, Matrix_id, Score) and
+`attract_pwm.txt` (1,583 position weight matrices, columns A C G U).
+
+There are no protein sequences: a protein is known by its gene name, gene id and RNA-binding domain family.
+Sequence-level protein -> RNA pairs (complexes, CLIP peaks) are not available offline.
+"""
+from __future__ import annotations
+
+import csv
+
+from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
+
+HINT = "pip install --no-deps concise==0.6.9"
+PWM_FILE, META_FILE = "resources/attract_pwm.txt", "resources/attract_metadata.txt"
+
+
+def read_pwms(lines) -> dict[str, list[list[float]]]:
+    """`>id length` headers followed by rows of four probabilities (A, C, G, U), by matrix id."""
+    out: dict[str, list[list[float]]] = {}
+    current: list[list[float]] | None = None
+    for line in lines:
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith(">"):
+            current = out.setdefault(line[1:].split()[0], [])
+        elif current is not None:
+            current.append([float(x) for x in line.split()])
+    return out
+
+
+def load_attract_pwms() -> dict[str, list[list[float]]]:
+    """Every ATtRACT matrix (rows of A, C, G, U probabilities) by matrix id."""
+    with open(package_file("concise", PWM_FILE, HINT)) as f:
+        return read_pwms(f)
+
+
+def load_attract(limit: int | None = None) -> Loaded:
+    """One `{"gene", "gene_id", "organism", "family", "motif", "matrix_id", "experiment"}` record per wild-type
+    (gene, matrix) pair whose matrix is in the PWM file; mutated proteins and unknown matrices are counted."""
+    path = package_file("concise", META_FILE, HINT)
+    pwms = load_attract_pwms()
+    report = SourceReport("concise:attract", dist_version("concise"), str(path))
+    records, seen = [], set()
+    with open(path, newline="") as f:
+        reader = csv.reader(f, delimiter="\t")
+        next(reader, None)
+        for row in reader:
+            if limit is not None and report.read >= limit:
+                break
+            report.read += 1
+            if len(row) < 12:
+                report.reject("short_row")
+                continue
+            gene, gene_id, mutated, organism, motif = (x.strip() for x in row[:5])
+            family, matrix = row[10].strip(), row[11].strip()
+            if mutated != "no":
+                report.reject("mutated_protein")
+                continue
+            if matrix not in pwms or not pwms[matrix] or any(len(r) != 4 for r in pwms[matrix]):
+                report.reject("no_matrix")
+                continue
+            if (gene, matrix) in seen:
+                report.reject("duplicate")
+                continue
+            seen.add((gene, matrix))
+            records.append({"gene": gene, "gene_id": gene_id, "organism": organism,
+                            "family": "" if family == "N/A" else family, "motif": motif.upper().replace("T", "U"),
+                            "matrix_id": matrix, "experiment": row[6].strip()})
+    report.kept = len(records)
+    return Loaded(records, report)
