@@ -210,7 +210,7 @@ def test_motif_metric_oracle_anti_oracle_hand_computed():
 
     pwm = [[0.97, 0.01, 0.01, 0.01], [0.01, 0.01, 0.97, 0.01], [0.01, 0.01, 0.97, 0.01], [0.01, 0.97, 0.01, 0.01]]
     ms = motifs.MotifSet([pwm])
-    oracle = motif_metrics(["UUUUUAGGCUUUUU", "UUAGGCUU"], [ms, ms])
+    oracle = motif_metrics(["CUAGGCUGUAUCGUUACGAU", "GUCAGGCAUUGCAUCGUAGU"], [ms, ms])
     assert oracle["validity"] == oracle["above_shuffled"] == oracle["site_found"] == 1.0
     assert oracle["logodds_mean"] == pytest.approx(4 * math.log2(0.97 / 0.25))
     anti = motif_metrics([None, "UUUUUUUU"], [ms, ms])

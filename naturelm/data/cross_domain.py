@@ -17,7 +17,7 @@ import json
 import random
 from pathlib import Path
 
-from naturelm.data.splits import SPLITS
+from naturelm.data.splits import SPLITS, connectivity_key
 from naturelm.tools import motifs
 
 ACTIVE = 6.0  # p_affinity (-log10 M) of an active: 1 uM or better
@@ -38,15 +38,15 @@ def scaffold_key(smiles: str) -> str:
 
 
 def molecule_keys(smiles: str) -> tuple[str, str]:
-    """(scaffold key, connectivity = InChIKey first block) of a molecule, parsed once."""
+    """(scaffold key, connectivity key of naturelm.data.splits) of a molecule."""
     from rdkit import Chem, RDLogger
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
     RDLogger.DisableLog("rdApp.*")
+    conn = connectivity_key(smiles)
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        return "invalid:" + smiles, "invalid:" + smiles
-    conn = Chem.MolToInchiKey(mol).split("-")[0]
+        return "invalid:" + smiles, conn
     Chem.RemoveStereochemistry(mol)
     scaffold = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
     return (scaffold if scaffold else "conn:" + conn), conn

@@ -18,21 +18,12 @@ from __future__ import annotations
 import functools
 import re
 
+from naturelm.data.splits import connectivity_key
 from naturelm.tasks.base import Context, Example, Task, register, texts
 from naturelm.tasks.metrics import mean, morgan_fingerprints, validity
 from naturelm.tasks.molecule_generation import canonical_molecules
 
 ACTIVE = 6.0
-
-
-def connectivity(smiles: str) -> str | None:
-    """InChIKey first block (connectivity, no stereo or charge layer), None when RDKit cannot read it."""
-    from rdkit import Chem, RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
-    mol = Chem.MolFromSmiles(smiles)
-    key = Chem.MolToInchiKey(mol) if mol is not None else ""
-    return key.split("-")[0] if key else None
 
 
 def max_similarity(smiles: list[str], references: list[str]) -> list[float]:
@@ -73,7 +64,7 @@ class AffinityOracle:
         fps = morgan_fingerprints(smiles)
         if len(fps) != len(smiles):
             raise ValueError("AffinityOracle takes valid SMILES only")
-        return np.array([list(fp) for fp in fps], dtype=np.uint8).reshape(len(smiles), 2048)
+        return np.array([list(fp) for fp in fps], dtype=np.uint8).reshape(len(smiles), -1)
 
     def predict(self, smiles: list[str]) -> list[float]:
         return [float(v) for v in self.model.predict(self._x(smiles))] if smiles else []
@@ -115,7 +106,7 @@ def ligand_metrics(samples: list[list[str | None]], genes: list[str], rows: list
     train_keys: dict[str, set] = {}
     for cands, gene in zip(samples, genes, strict=True):
         if gene not in train_keys:
-            train_keys[gene] = {connectivity(r["smiles"]) for r in rows if r["gene"] == gene and r["split"] == "train"}
+            train_keys[gene] = {connectivity_key(r["smiles"]) for r in rows if r["gene"] == gene and r["split"] == "train"}
         train = train_keys[gene]
         heldout = [r["smiles"] for r in rows if r["gene"] == gene and r["split"] == "test" and r["p_affinity"] >= ACTIVE]
         valid = [c for c in cands if c]
@@ -123,7 +114,7 @@ def ligand_metrics(samples: list[list[str | None]], genes: list[str], rows: list
         n_valid += len(valid)
         for c in dict.fromkeys(valid):
             distinct.add((gene, c))
-            if connectivity(c) not in train:
+            if connectivity_key(c) not in train:
                 novel.add((gene, c))
         if valid:
             if heldout:

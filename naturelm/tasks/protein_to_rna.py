@@ -3,7 +3,7 @@
 The protein is named by gene, gene id or family (`meta.by`, `meta.rbp`); its ATtRACT matrices
 (naturelm.data.cross_domain.matrices_of) judge the answer. For one RNA and one matrix set:
 `best` = the highest log2-odds site score over every window and matrix (naturelm.tools.motifs, uniform
-background); `control` = the mean `best` of CONTROLS seeded composition-preserving shuffles of the same RNA;
+background); `control` = the mean `best` of SHUFFLES seeded dinucleotide shuffles (naturelm.tasks.rna) of the same RNA;
 `site` = some matrix has a window scoring above 0 and >= SITE_FRACTION x its consensus score.
 Metrics: `validity`, `above_shuffled` (share of all answers valid with best > control), `site_found` (share of
 all answers with a site), `logodds_mean` / `logodds_shuffled_mean` (over valid answers).
@@ -15,10 +15,9 @@ import random
 
 from naturelm.tasks.base import Context, Example, Task, first_entities, register
 from naturelm.tasks.metrics import mean, validity
-from naturelm.tasks.rna import clean_rna, shuffled
+from naturelm.tasks.rna import SHUFFLES, clean_rna, dinucleotide_shuffle
 from naturelm.tools import motifs
 
-CONTROLS = 10
 SITE_FRACTION = 0.75
 
 
@@ -49,7 +48,7 @@ def motif_metrics(answers: list[str | None], motif_sets: list[motifs.MotifSet], 
         if rna is None or not len(mset):
             continue
         b = mset.best(rna)
-        c = sum(mset.best(shuffled(rna, rng)) for _ in range(CONTROLS)) / CONTROLS
+        c = sum(mset.best(dinucleotide_shuffle(rna, rng)) for _ in range(SHUFFLES)) / SHUFFLES
         if b == float("-inf"):
             continue
         best.append(b)
