@@ -46,6 +46,10 @@ def test_atom_balance_of_forward_and_retro_answers():
     good, bad = gen("reactants", "Clc1ccc(Br)cc1.[Cl-]"), gen("reactants", "Clc1ccccc1")
     checks.check_retrosynthesis(product, [good, bad])
     assert good.meets_request is True and bad.check("atom_balance").value == {"Cl": 1}
+    itself = gen("reactants", "Clc1ccc(Cl)cc1.N")  # atom-balanced, but the product is its own reactant
+    checks.check_retrosynthesis(product, [itself])
+    assert itself.check("atom_balance").passed and itself.check("not_the_product").passed is False
+    assert itself.meets_request is False
     broken = gen("reactants", "C1CC")  # does not parse: fails, never "meets"
     checks.check_retrosynthesis(product, [broken])
     assert not broken.valid and broken.meets_request is False
@@ -252,3 +256,69 @@ def test_server_protein_default_budget_is_the_servers_maximum(wrong_client, monk
     assert r.status_code == 200 and seen["max_new_tokens"] == wrong_client.app.state.config.max_new_tokens
     (g,) = r.json()["results"]
     assert g["meets_request"] is True and next(c for c in g["checks"] if c["name"] == "finished")["passed"]
+
+
+# ------------------------------------------------------------------------------ the playground shows them failing
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or shutil.which("chromium-browser"), shutil.which("chromedriver")
+FORMS = {  # the playground's form values for each WRONG request
+    "forward": {"reactants": SUZUKI, "k": "1"},
+    "retrosynthesis": {"product": "Clc1ccc(Cl)cc1", "k": "1"},
+    "guide_rna": {"dna": DNA, "n": "1"},
+    "optimize_molecule": {"smiles": "CCOc1ccccc1C(=O)O", "goal": "decrease LogP", "n": "1"},
+    "generate_molecules": {"properties": "QED=0.9", "n": "1"},
+    "design_protein": {"description": "", "n": "1"},
+    "design_material": {"elements": "Li, Fe, P, O", "property": "", "target": "", "n": "1"},
+}
+
+
+@pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="needs Debian chromium + chromium-driver (make setup-system)")
+def test_playground_shows_wrong_answers_failing_with_their_source(wrong_client, tmp_path):
+    pytest.importorskip("selenium")
+    import threading
+    import time
+
+    import uvicorn
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from naturelm.serve.app import ServeConfig, create_app
+
+    server = uvicorn.Server(uvicorn.Config(create_app(wrong_client.lm, ServeConfig(model_name="wrong")),
+                                           host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not server.started:
+        assert time.time() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1280,1000",
+                 f"--user-data-dir={tmp_path / 'profile'}"):
+        opts.add_argument(flag)
+    driver = webdriver.Chrome(options=opts, service=webdriver.ChromeService(executable_path=CHROMEDRIVER))
+    try:
+        driver.get(f"http://127.0.0.1:{port}/")
+        WebDriverWait(driver, 30).until(lambda d: "ready" in d.find_element(By.ID, "status").text)
+        for task, values in FORMS.items():
+            wrong_client.lm.answer_for = WRONG[task][1]
+            driver.execute_script("const t = document.getElementById('task'); t.value = arguments[0];"
+                                  "t.dispatchEvent(new Event('change'));"
+                                  "for (const [k, v] of Object.entries(arguments[1])) document.getElementById('f-' + k).value = v;",
+                                  task, values)
+            driver.find_element(By.ID, "run").click()
+            WebDriverWait(driver, 60).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".card.result")
+                                            or d.find_element(By.ID, "error").is_displayed())
+            assert not driver.find_element(By.ID, "error").is_displayed(), driver.find_element(By.ID, "error").text
+            (card,) = driver.find_elements(By.CSS_SELECTOR, ".card.result")
+            assert "failed" in card.get_attribute("class").split(), task
+            assert card.find_element(By.CSS_SELECTOR, ".verdict").text == "fails checks"
+            assert card.find_element(By.CSS_SELECTOR, ".source").text == "source: model"
+            assert card.find_elements(By.CSS_SELECTOR, "li.check.fail"), task
+        driver.save_screenshot(str(tmp_path / "failing.png"))
+    finally:
+        driver.quit()
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -47,10 +47,24 @@ def _template_precedent(g: Generation) -> Check | None:
                  detail=f"RetroSim template from training reaction {meta.get('neighbour')}: {meta['template']}")
 
 
+def not_the_product(reactants: str | None, product: str) -> Check:
+    """A reactant set that contains the product itself is no synthesis route."""
+    from naturelm.language.codecs import try_canonical
+
+    target = try_canonical(product)
+    parts = [try_canonical(p) for p in (reactants or "").split(".")]
+    if target is not None and target in parts:
+        return Check("not_the_product", False, detail="the product itself is among the reactants")
+    return Check("not_the_product", reactants is not None,
+                 detail="the reactants differ from the product" if reactants else "no reactants")
+
+
 def check_retrosynthesis(product: str, gens: list[Generation]) -> list[Generation]:
-    """Atom balance of each reactant set against the product; template precedent where RetroSim proposed it."""
+    """Atom balance of each reactant set against the product, the product not among its own reactants; template
+    precedent where RetroSim proposed it."""
     for g in gens:
         g.checks.append(atom_balance(g.canonical, product))
+        g.checks.append(not_the_product(g.canonical, product))
         precedent = _template_precedent(g)
         if precedent is not None:
             g.checks.append(precedent)
@@ -89,7 +103,7 @@ def structure_reference(answer_smiles: str, source: str, reference: str | None, 
         return Check("reference", None, detail=f"unverified: OPSIN cannot parse {name!r} and the registry has no "
                                                "entry for it; the structure is the model's guess")
     same = same_structure(answer_smiles, reference, reference_source)
-    return Check("reference", same, value=reference, target=reference_source,
+    return Check("reference", same, target=reference,
                  detail=("matches" if same else "differs from") + f" {reference_source}'s structure {reference}")
 
 
@@ -317,7 +331,7 @@ def classification_checks(question: str, p_model: float) -> tuple[list[Check], s
     if p is None:
         return [Check("oracle", False, detail="the oracle cannot read the molecule")], mol
     agree = (p >= 0.5) == (p_model >= 0.5)
-    return [Check("oracle", agree, value=round(p, 3), target=round(p_model, 3),
+    return [Check("oracle", agree, value=round(p, 3),
                   detail=f"BBB oracle P(yes) {p:.2f} vs model {p_model:.2f}: "
                          f"{'agree' if agree else 'disagree'}; oracle held-out AUROC {oracle.heldout_auroc:.3f}")], mol
 

@@ -175,6 +175,7 @@ function verdict(meets) {
 function fmt(v) {
   if (v == null) return "";
   if (typeof v === "number") return Number.isInteger(v) ? String(v) : v.toFixed(3);
+  if (Array.isArray(v)) return v.map(fmt).join(", ");
   if (typeof v === "object") return Object.entries(v).map(([k, x]) => `${k} ${fmt(x)}`).join(", ");
   return String(v);
 }
@@ -215,11 +216,11 @@ function renderResult(task, input, r, i) {
                 checkList(r.checks));
     return card;
   }
-  appendAnswer(card, task, input, r, entity);
-  const site = task === "guide_rna" ? targetSite(input.dna, r) : null;
-  if (site) card.append(site);
   const checks = checkList(r.checks);
   if (checks) card.append(checks);
+  const site = task === "guide_rna" ? targetSite(input.dna, r) : null;
+  if (site) card.append(site);
+  appendAnswer(card, task, input, r, entity);
   return card;
 }
 
