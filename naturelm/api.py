@@ -83,9 +83,11 @@ class NatureLM:
     name = "naturelm"
 
     def __init__(self, model, tokenizer, add_bos: bool = True, batch_size: int = 16, max_new_tokens: int = 256,
-                 path: str | os.PathLike | None = None, rank_weight: float | None = None, temperature: float = 0.7):
+                 path: str | os.PathLike | None = None, rank_weight: float | None = None, temperature: float = 0.7,
+                 prompt_constraints: bool = True):
         self.engine = Engine(model, tokenizer, add_bos=add_bos)
         self.temperature = temperature  # default sampling temperature (0.7: the released notebooks' setting)
+        self.prompt_constraints = prompt_constraints  # sampled task answers hold what the prompt asks (tasks.requests)
         self.batch_size = batch_size
         self.max_new_tokens = max_new_tokens  # default answer budget of the task methods and `predict`
         self.path = path  # the checkpoint directory (where a saved RetroSim is looked for)
@@ -100,6 +102,13 @@ class NatureLM:
     @property
     def tokenizer(self):
         return self.engine.tok
+
+    def data_card(self) -> dict | None:
+        """The checkpoint's data_card.json (what it was trained on), None without one; read once."""
+        if not hasattr(self, "_card"):
+            path = Path(self.path) / "data_card.json" if self.path is not None else None
+            self._card = json.loads(path.read_text()) if path is not None and path.is_file() else None
+        return self._card
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -158,11 +167,19 @@ class NatureLM:
         return out[0] if _one(prompts) else out
 
     def _ask(self, task: str, instructions, k: int, beams: bool, **gen):
-        """Generate for one or many instructions of a task, in its response tag."""
+        """Generate for one or many instructions of a task, in its response tag; sampled answers hold what the
+        instruction asks (`naturelm.tasks.requests.request_for`) unless `constrained=False`."""
         gen.setdefault("max_new_tokens", self.max_new_tokens)
         if beams:
             gen.setdefault("temperature", 0.0)
             return self.generate(instructions, num_beams=k, expect=RESPONSE_TAG[task], **gen)
+        if self.prompt_constraints and gen.get("constrained", True) and "requests" not in gen:
+            from naturelm.tasks.requests import request_for
+
+            card = self.data_card()
+            requests = [request_for(task, text, card) for text in ([instructions] if _one(instructions) else instructions)]
+            if any(r is not None for r in requests):
+                gen["requests"] = requests
         return self.generate(instructions, n=k, expect=RESPONSE_TAG[task], **gen)
 
     # ------------------------------------------------------------------ reactions
@@ -364,6 +381,8 @@ class NatureLM:
 
         gen = _gen(properties)
         if not properties:
+            if self.prompt_constraints and gen.get("constrained", True):
+                gen.update(_unconditional_requests("molecule_generation", 1))
             return self.generate("<mol>", n=n, raw=True, **gen)
         names = {p.lower(): p for p in MOLECULE_PROPERTIES}
         unknown = [p for p in properties if p.lower() not in names]
@@ -575,7 +594,8 @@ class NatureLM:
             return _batched(answer, inputs, k)
         gens = self._predict_generations(task, inputs, k)
         return [[Candidate(g.canonical or g.entity, g.score, g.source if g.source != "model" else self.name, g.valid,
-                           {"raw": g.raw, "retries": g.retries, "verified_by": g.verified_by}) for g in row]
+                           {"raw": g.raw, "retries": g.retries, "verified_by": g.verified_by,
+                            "draws": g.draws}) for g in row]
                 for row in gens]
 
     def _next_seed(self, n_inputs: int) -> int:
@@ -588,7 +608,9 @@ class NatureLM:
     def _predict_generations(self, task: str, inputs: list[str], k: int) -> list[list[Generation]]:
         if task in UNCONDITIONAL:
             budget = max(512, self.max_new_tokens) if task == "protein_generation" else self.max_new_tokens
-            return self.generate(inputs, n=k, raw=True, max_new_tokens=budget, seed=self._next_seed(len(inputs)))
+            requests = _unconditional_requests(task, len(inputs)) if self.prompt_constraints else {}
+            return self.generate(inputs, n=k, raw=True, max_new_tokens=budget, seed=self._next_seed(len(inputs)),
+                                 **requests)
         # retrosynthesis: the model's own beams; `naturelm eval --rank` scores the RetroSim-ranked row of its own
         methods = {"retrosynthesis": partial(self.retrosynthesis, method="model"),
                    "retrosynthesis_rag": self.retrosynthesis_rag,
@@ -638,7 +660,15 @@ def _rank_weight(checkpoint: Path) -> float | None:
     return None if value is None else float(value)
 
 
+def _unconditional_requests(task: str, n_prompts: int) -> dict:
+    """`requests=` for unconditional prompts: a valid molecule for `<mol>` (`request_for`), nothing otherwise."""
+    from naturelm.tasks.requests import request_for
+
+    request = request_for(task, "")
+    return {"requests": [request] * n_prompts} if request is not None else {}
+
+
 def _gen(properties: dict) -> dict:
     """Split generation options (max_new_tokens, temperature, ...) out of a properties dict."""
-    keys = ("max_new_tokens", "temperature", "top_p", "seed", "constrained", "max_retries", "batch_size")
+    keys = ("max_new_tokens", "temperature", "top_p", "seed", "constrained", "max_retries", "batch_size", "max_draws")
     return {k: properties.pop(k) for k in keys if k in properties}

@@ -62,6 +62,7 @@ class Constraints:
 
         self.enabled, self.device = enabled, device
         self.vocab_size = vocab_size
+        self.tok_id = tokenizer.token_to_id
         self.eos = tokenizer.eos_token_id
         tags = getattr(tokenizer, "tags", TAGS)  # the tokenizer's own tag set (its text rules)
         self.open_ids = {tokenizer.tag_token_id(t.open): t.name for t in tags.values()}

@@ -17,11 +17,12 @@ from dataclasses import dataclass, replace
 
 from naturelm.errors import ConfigError
 from naturelm.generate.constraints import Constraints
-from naturelm.generate.postprocess import Generation, dedup, is_empty, to_generation
+from naturelm.generate.postprocess import Check, Generation, dedup, is_empty, to_generation
 from naturelm.language.tags import split_tagged
 
 NEG_INF = float("-inf")
 GROW = 16  # the per-row cache of written tokens grows by this many at a time
+MAX_DRAWS = 8  # draws per answer before one its request rejects is returned as it is (its checks say what failed)
 
 
 @dataclass
@@ -230,13 +231,25 @@ class Engine:
             shared = _SharedPromptDecoder.supports(self.model)
         return (_SharedPromptDecoder if shared else _CacheDecoder)(self, ids, mask, pos)
 
-    def _masked(self, logits, cons: Constraints, states, remaining: int):
-        """Logits with disallowed ids at -inf (the constraints never leave a row with nothing allowed)."""
+    def _masked(self, logits, cons: Constraints, states, remaining: int, requests=None, rstates=None):
+        """Logits with disallowed ids at -inf (the constraints never leave a row with nothing allowed).
+
+        `requests`/`rstates`: per row, a bound `Request` (or None) and its state; inside the request's tag its
+        mask narrows the grammar's, unless that would leave nothing (then the grammar's mask alone applies)."""
         import torch
 
         if not cons.enabled:
             return logits
         masks = [cons.allowed(s, remaining) for s in states]
+        if requests is not None:
+            for i, (s, r) in enumerate(zip(states, requests)):
+                if r is None or s.done or s.tag != r.tag:
+                    continue
+                extra = r.allowed(rstates[i], remaining)
+                if extra is not None:
+                    both = extra if masks[i] is None else masks[i] & extra
+                    if bool(both.any()):
+                        masks[i] = both
         if all(m is None for m in masks):
             return logits
         ones = torch.ones(logits.shape[-1], dtype=torch.bool, device=logits.device)
@@ -245,13 +258,15 @@ class Engine:
 
     # ------------------------------------------------------------------ greedy / sampling
     def sample(self, prompt_ids: list[list[int]], n: int = 1, temperature: float = 0.7, top_p: float = 1.0,
-               max_new_tokens: int = 128, constrained: bool = True, seed: int = 0, expect: str | None = None
-               ) -> list[list[Decoded]]:
+               max_new_tokens: int = 128, constrained: bool = True, seed: int = 0, expect: str | None = None,
+               requests: list | None = None) -> list[list[Decoded]]:
         """n continuations per prompt; greedy when temperature <= 0. Score: summed model log-probability.
 
         Each prompt is prefilled once for its n rows (`decoder`), and a row leaves the batch as soon as it stops.
         Sampling draws one uniform number per row and step from the seeded generator (inverse CDF), so a row's
-        draws do not depend on which other rows are still running.
+        draws do not depend on which other rows are still running. `requests`: per prompt, a
+        `naturelm.tasks.requests.Request` bound to `self.constraints(constrained)` (or None), whose mask applies
+        inside its tag when constrained.
         """
         import torch
 
@@ -259,6 +274,8 @@ class Engine:
         greedy = temperature is None or temperature <= 0
         rows = [p for p in prompt_ids for _ in range(n)]  # row r continues prompt r // n
         states = [cons.start(p, expect) for p in rows]
+        reqs = [r for r in requests for _ in range(n)] if requests is not None and cons.enabled else None
+        rstates = [r.start() if r is not None else None for r in reqs] if reqs is not None else None
         gen = torch.Generator(device=self.device).manual_seed(seed)
         out: list[list[int]] = [[] for _ in rows]
         scores = [0.0] * len(rows)
@@ -270,7 +287,9 @@ class Engine:
             logits = decoder.logits.index_select(0, prompt_of)
             for step in range(max_new_tokens):
                 logp = torch.log_softmax(logits, -1)
-                masked = self._masked(logits, cons, [states[r] for r in live], max_new_tokens - step)
+                masked = self._masked(logits, cons, [states[r] for r in live], max_new_tokens - step,
+                                      None if reqs is None else [reqs[r] for r in live],
+                                      None if reqs is None else [rstates[r] for r in live])
                 if greedy:
                     nxt = masked.argmax(-1)
                 else:
@@ -281,6 +300,8 @@ class Engine:
                 for j, (r, t) in enumerate(zip(live, nxt.tolist())):
                     out[r].append(t)
                     scores[r] += picked[j]
+                    if reqs is not None and reqs[r] is not None and states[r].tag == reqs[r].tag:
+                        rstates[r] = reqs[r].advance(rstates[r], t)
                     states[r] = cons.advance(states[r], t)
                     if cons.is_stop(t):
                         done[r] = True
@@ -447,18 +468,30 @@ class Engine:
     def generate(self, prompts: str | list[str], n: int = 1, num_beams: int = 1, temperature: float = 0.7,
                  top_p: float = 1.0, max_new_tokens: int = 128, raw: bool = False, constrained: bool = True,
                  seed: int = 0, max_retries: int = 3, expect: str | None = None, length_penalty: float = 0.0,
-                 batch_size: int = 16) -> list[list[Generation]]:
+                 batch_size: int = 16, requests: list | None = None, max_draws: int = MAX_DRAWS
+                 ) -> list[list[Generation]]:
         """Per prompt: `num_beams` distinct beam candidates (num_beams > 1) or n samples (greedy at temperature 0).
 
         Empty outputs of greedy/sampling are retried with a new seed and a higher temperature (`retries` field).
         `expect`: the tag the answer must be written in (forced when constrained; anything else is invalid).
+        `requests` (sampling, constrained): per prompt, a `naturelm.tasks.requests.Request` or None; its mask
+        applies while decoding and a sample it does not accept is drawn again, at most `max_draws` draws in all
+        (`draws` field; greedy decoding draws once).
         """
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         ids = self.encode(prompts, raw)
         cons = self.constraints(constrained)
+        if requests is not None and len(requests) != len(ids):
+            raise ConfigError(f"generate: {len(ids)} prompts but {len(requests)} requests; give one per prompt")
+        if requests is not None and num_beams > 1:
+            raise ConfigError("generate: requests apply to sampling (num_beams=1)")
+        if requests is not None and not constrained:
+            requests = None
         results: list[list[Generation]] = []
         for start in range(0, len(ids), batch_size):
             chunk = ids[start:start + batch_size]
+            reqs = None if requests is None else [r.bind(cons) if r is not None else None
+                                                  for r in requests[start:start + batch_size]]
             if num_beams > 1:
                 checked: dict[str, Generation] = {}  # each decoded answer checked once (RDKit), score set below
 
@@ -473,14 +506,23 @@ class Engine:
                 for i, hyps in enumerate(found):
                     results.append(dedup([replace(check(i, h.ids), score=h.score) for h in hyps], num_beams))
                 continue
-            found = self.sample(chunk, n, temperature, top_p, max_new_tokens, constrained, seed + start, expect)
+            found = self.sample(chunk, n, temperature, top_p, max_new_tokens, constrained, seed + start, expect, reqs)
             gens = [[to_generation(self._response(p, h.ids, cons), h.score, expect=expect) for h in hyps]
                     for p, hyps in zip(chunk, found)]
-            self._retry(chunk, gens, temperature, top_p, max_new_tokens, constrained, seed + start, expect, max_retries)
+            self._retry(chunk, gens, temperature, top_p, max_new_tokens, constrained, seed + start, expect, max_retries,
+                        reqs)
+            if reqs is not None:
+                if temperature is not None and temperature > 0:
+                    self._redraw(chunk, gens, reqs, temperature, top_p, max_new_tokens, constrained, seed + start,
+                                 expect, max_draws)
+                for r, row in zip(reqs, gens):
+                    for g in row if r is not None else ():
+                        g.checks.append(request_check(r, g))
             results += gens
         return results
 
-    def _retry(self, chunk, gens, temperature, top_p, max_new_tokens, constrained, seed, expect, max_retries) -> None:
+    def _retry(self, chunk, gens, temperature, top_p, max_new_tokens, constrained, seed, expect, max_retries,
+               reqs=None) -> None:
         cons = self.constraints(constrained)
         for attempt in range(1, max_retries + 1):
             empty = [(i, j) for i, row in enumerate(gens) for j, g in enumerate(row) if is_empty(g)]
@@ -488,9 +530,38 @@ class Engine:
                 return
             hotter = max(temperature or 0.0, 0.7) * (1.0 + 0.5 * attempt)
             redo = self.sample([chunk[i] for i, _ in empty], 1, hotter, top_p, max_new_tokens, constrained,
-                               seed + 7919 * attempt, expect)
+                               seed + 7919 * attempt, expect, None if reqs is None else [reqs[i] for i, _ in empty])
             for (i, j), (h,) in zip(empty, redo):
                 gens[i][j] = to_generation(self._response(chunk[i], h.ids, cons), h.score, attempt, expect)
+
+    def _redraw(self, chunk, gens, reqs, temperature, top_p, max_new_tokens, constrained, seed, expect,
+                max_draws: int) -> None:
+        """Rejection sampling: answers their request does not accept are drawn again (new seeds, same
+        temperature) until accepted or `max_draws` draws; a better draw (accepted, else valid) replaces the kept one."""
+        cons = self.constraints(constrained)
+        ok = {(i, j): reqs[i].accept(g) for i, row in enumerate(gens) for j, g in enumerate(row) if reqs[i] is not None}
+        for draw in range(2, max_draws + 1):
+            todo = [slot for slot, good in ok.items() if not good]
+            if not todo:
+                break
+            redo = self.sample([chunk[i] for i, _ in todo], 1, temperature, top_p, max_new_tokens, constrained,
+                               seed + 104729 * draw, expect, [reqs[i] for i, _ in todo])
+            for (i, j), (h,) in zip(todo, redo):
+                g = to_generation(self._response(chunk[i], h.ids, cons), h.score, expect=expect)
+                good = reqs[i].accept(g)
+                if good or (g.valid and not gens[i][j].valid):
+                    gens[i][j], ok[(i, j)] = g, good
+                gens[i][j].draws = draw
+
+
+def request_check(request, g: Generation) -> Check:
+    """What the prompt's request held while decoding, whether the answer meets it, and the draws it took
+    (informative: the task's own checks decide whether the answer meets the request)."""
+    met = bool(request.accept(g))
+    tries = f"{g.draws} draw{'s' if g.draws > 1 else ''}"
+    return Check("decoding_constraints", met, value={"draws": g.draws}, target=request.what, required=False,
+                 detail=f"held while decoding: {request.what}; {tries}"
+                        + ("" if met else ", none met it (the best draw is returned)"))
 
 
 def open_tail(text: str, tags: tuple[str, ...] | None = None) -> str:

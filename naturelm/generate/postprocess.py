@@ -56,6 +56,7 @@ class Generation:
     retries: int = 0
     source: str = "model"
     checks: list[Check] = field(default_factory=list)
+    draws: int = 1  # samples drawn for this answer (rejection sampling against the prompt's request)
 
     @property
     def key(self) -> str:

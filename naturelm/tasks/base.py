@@ -19,7 +19,7 @@ from pathlib import Path
 from naturelm.errors import ConfigError, DataSourceMissing, TagError
 from naturelm.tasks.baselines.base import Candidate
 
-_NOT_TASK_MODULES = {"base", "metrics", "oracles", "baselines"}
+_NOT_TASK_MODULES = {"base", "metrics", "oracles", "baselines", "requests"}
 # Display order of `all` (the architecture's task table); tasks not listed follow in registration order.
 ORDER = ("retrosynthesis", "retrosynthesis_rag", "forward", "smiles_to_iupac", "iupac_to_smiles", "molecule_generation",
          "property_to_molecule", "property_optimization", "bbb_classification", "bbb_optimization", "protein_generation",

@@ -71,3 +71,15 @@ class GuideRNA(Task):
         ok = [valid_guide(g, e.meta["dna"]) for g, e in zip(firsts, examples, strict=True)]
         match = [g is not None and _dna(g) == _dna(e.meta.get("spacer")) for g, e in zip(firsts, examples)]
         return {"validity": validity(ok), "spacer_match": validity(match), "n": len(examples)}
+
+
+def target_spacers(dna: str, lengths: range = GUIDE_LENGTHS) -> frozenset[str]:
+    """Every valid guide for `dna`, as RNA: each stretch of `lengths` nt of either strand that is immediately
+    followed there by an NGG PAM (what `valid_guide` accepts, listed)."""
+    dna = _dna(dna)
+    out = set()
+    for strand in (dna, dna.translate(_COMP)[::-1]):
+        for p in range(min(lengths), len(strand) - 2):
+            if strand[p + 1:p + 3] == "GG":
+                out.update(strand[p - n:p] for n in lengths if n <= p)
+    return frozenset(s.replace("T", "U") for s in out if not set(s) - set("ACGT"))

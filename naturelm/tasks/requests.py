@@ -1,0 +1,428 @@
+"""What a prompt asks for, held while decoding: per-prompt masks on top of the grammar, and rejection of draws.
+
+A `Request` acts inside one tag of the answer. It may narrow the grammar's mask (`allowed`: only the requested
+elements in a material, only spacers that sit next to a PAM in the target DNA, no bond a SMILES atom has no
+valence left for) and it may reject a finished answer (`accept`: SMACT without the alloy shortcut, RDKit
+validity, RDKit properties within tolerance), in which case the engine draws that answer again (at most
+`max_draws` draws, `naturelm.generate.engine.Engine.generate`; `Generation.draws` says how many it took). Where a mask would leave a row nothing to write, the
+grammar's mask is used instead and the final check decides.
+
+`request_for(task, prompt)` reads the request out of a prompt written with the task's templates, so the same
+constraints hold for `NatureLM.design_material(...)` and for `naturelm eval` on the test instructions.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+
+# Aromatic atoms: the most neighbours each may have in an aromatic ring (RDKit's valence rules cover the rest).
+AROMATIC_NEIGHBOURS = {"b": 3, "c": 3, "n": 3, "o": 2, "s": 3, "p": 3, "se": 3, "as": 3, "te": 3}
+BOND_ORDER = {"-": 1, "=": 2, "#": 3, ":": 1, "/": 1, "\\": 1, "~": 1}
+_BRACKET_RE = re.compile(r"^\[(\d*)([A-Z][a-z]?|[a-z][a-z]?|\*)(@*)(H\d*)?([+-]+\d*)?(?::\d+)?\]$")
+
+
+class Request:
+    """Base: no mask, every answer accepted. `tag`: the answer tag it acts in; `what`: one line for the checks."""
+
+    tag: str = ""
+    what: str = ""
+
+    def bind(self, cons) -> "Request":
+        """Token ids and masks for one engine's tokenizer (`naturelm.generate.constraints.Constraints`)."""
+        self.cons = cons
+        return self
+
+    def start(self):
+        return None
+
+    def advance(self, rs, tid: int):
+        return rs
+
+    def allowed(self, rs, remaining: int):
+        """Bool mask of what may come next inside `tag` (None: no restriction)."""
+        return None
+
+    def accept(self, gen) -> bool:
+        """Whether a finished answer (a checked Generation) meets the request; else it is drawn again."""
+        return gen.valid
+
+
+# ---------------------------------------------------------------------------------------------- materials
+def cell_atom_bound(card: dict | None) -> int:
+    """The most atoms per cell a requested material may have: the bound the data build learned from the training
+    cells (`materials.atoms_per_cell_bound` of a data card, e.g. a checkpoint's data_card.json), else the material
+    codec's limit."""
+    from naturelm.language.codecs.material import MAX_ATOMS
+
+    bound = ((card or {}).get("materials") or {}).get("atoms_per_cell_bound")
+    return int(bound) if isinstance(bound, int) and bound > 0 else MAX_ATOMS
+
+
+class ElementsRequest(Request):
+    """A material of exactly the requested elements, each at least once, at most `max_atoms` atoms per cell;
+    accepted when SMACT-valid (without the alloy shortcut unless every requested element is a metal)."""
+
+    tag = "material"
+
+    def __init__(self, elements, max_atoms: int):
+        from naturelm.errors import ConfigError
+        from naturelm.language.codecs.molecule import ELEMENTS
+
+        self.elements = tuple(sorted(set(elements)))
+        unknown = [e for e in self.elements if e not in ELEMENTS]
+        if not self.elements or unknown:
+            raise ConfigError(f"requested elements {list(elements)}: {unknown or 'none given'} "
+                              "are not element symbols")
+        self.max_atoms = max_atoms
+        if self.max_atoms < len(self.elements):
+            raise ConfigError(f"{len(self.elements)} elements cannot fit in {self.max_atoms} atoms per cell")
+        self.alloy = all_metals(self.elements)
+        self.what = (f"only {', '.join(self.elements)}, each at least once, at most {self.max_atoms} atoms per cell; "
+                     f"SMACT-valid{' (alloy shortcut: all requested elements are metals)' if self.alloy else ''}")
+
+    def bind(self, cons) -> "ElementsRequest":
+        from naturelm.language.tags import DOMAINS
+
+        self.cons = cons
+        prefix = DOMAINS["material"].prefix
+        self.ids = {cons.tok_id(prefix + e): e for e in self.elements}
+        if None in self.ids:
+            from naturelm.errors import ConfigError
+
+            raise ConfigError(f"the tokenizer has no material token for some of {self.elements}")
+        self.finish = cons._mask(list(cons.sg_ids) + [cons.close_of["material"]])
+        self._masks: dict = {}
+        return self
+
+    def start(self):
+        return (0, frozenset())  # atoms written, requested elements written
+
+    def advance(self, rs, tid: int):
+        el = self.ids.get(tid)
+        return rs if el is None else (rs[0] + 1, rs[1] | {el})
+
+    def allowed(self, rs, remaining: int):
+        n, seen = rs
+        missing = len(self.elements) - len(seen)
+        room = min(self.max_atoms - n, remaining - 1)  # atoms still allowed; the closing tag needs one token
+        key = (seen, missing >= room, room <= 0)
+        mask = self._masks.get(key)
+        if mask is None:
+            if room <= 0:
+                ids = []
+            elif missing >= room:  # only the missing elements still fit
+                ids = [i for i, e in self.ids.items() if e not in seen]
+            else:
+                ids = list(self.ids)
+            mask = self.cons._mask(ids)
+            if not missing:
+                mask = mask | self.finish
+            self._masks[key] = mask
+        return mask
+
+    def accept(self, gen) -> bool:
+        from naturelm.language.codecs import material_to_formula, smact_valid
+
+        if not gen.valid or gen.tag != self.tag:
+            return False
+        formula, _ = material_to_formula(gen.canonical)
+        return smact_valid(formula, alloy_shortcut=self.alloy)
+
+
+def all_metals(elements) -> bool:
+    """Whether every element is a metal (pymatgen): such a request is an alloy, where SMACT's shortcut applies."""
+    from pymatgen.core import Element
+
+    return all(Element(e).is_metal for e in elements)
+
+
+# ---------------------------------------------------------------------------------------------- guide RNA
+class SpacerRequest(Request):
+    """A spacer copied from the target DNA (either strand) immediately 5' of an NGG PAM, 17-24 nt, as RNA:
+    decoding walks a trie of every such spacer, so nothing else can be written."""
+
+    tag = "rna"
+
+    def __init__(self, dna: str):
+        from naturelm.errors import ConfigError
+        from naturelm.tasks.guide_rna import target_spacers
+
+        self.spacers = target_spacers(dna)
+        if not self.spacers:
+            raise ConfigError("the target DNA has no NGG PAM with 17 nt before it on either strand: no guide can target it")
+        self.prefixes = {s[:i] for s in self.spacers for i in range(len(s) + 1)}
+        self.what = f"a 17-24 nt spacer of the target next to an NGG PAM ({len(self.spacers)} possible)"
+
+    def bind(self, cons) -> "SpacerRequest":
+        from naturelm.language.tags import DOMAINS
+
+        self.cons = cons
+        prefix = DOMAINS["rna"].prefix
+        self.ids = {cons.tok_id(prefix + b): b for b in "ACGU"}
+        self.letter = {i: b for i, b in self.ids.items() if i is not None}
+        self.close = cons.close_of["rna"]
+        self._masks: dict = {}
+        return self
+
+    def start(self):
+        return ""
+
+    def advance(self, rs, tid: int):
+        return rs + self.letter.get(tid, "?")
+
+    def allowed(self, rs, remaining: int):
+        mask = self._masks.get(rs)
+        if mask is None:
+            ids = [i for i, b in self.letter.items() if rs + b in self.prefixes and remaining > 1]
+            mask = self.cons._mask(ids + ([self.close] if rs in self.spacers else []))
+            if len(self._masks) < 4096:
+                self._masks[rs] = mask
+        return mask
+
+    def accept(self, gen) -> bool:
+        from naturelm.language.codecs import dna_to_rna
+
+        return gen.valid and gen.tag == self.tag and dna_to_rna(gen.canonical) in self.spacers
+
+
+# ---------------------------------------------------------------------------------------------- molecules
+@dataclass(frozen=True)
+class Valence:
+    """Valence left while writing a SMILES: of the atom the next bond attaches to (`cur`, None: none yet), of the
+    atoms branches were opened at (`stack`), the pending bond order, and whether a branch was just opened."""
+
+    cur: int | None = None
+    stack: tuple = ()
+    bond: int = 1
+    opened: bool = False
+    bracket: bool = False  # inside a bracket atom spelled out token by token (not tracked)
+    rings: tuple = ()  # (ring label token, bond order) of the open ring bonds
+
+
+def atom_valence(unit: str) -> int:
+    """Bonds a SMILES atom may form (8: unlimited, as far as this check knows).
+
+    Aliphatic atoms: the largest valence RDKit allows the element (for a charged atom, the isoelectronic element:
+    N+ like C, O- like F), less the bracket's hydrogens; elements RDKit does not check get 8. Aromatic atoms: the
+    most neighbours they take in a ring (`AROMATIC_NEIGHBOURS`), one more per positive and one less per negative
+    charge on n/o/s/p, less hydrogens.
+    """
+    m = _BRACKET_RE.match(unit) if unit.startswith("[") else None
+    if unit.startswith("[") and not m:
+        return 8
+    el, h, charge = (m.group(2), m.group(4), m.group(5) or "") if m else (unit, None, "")
+    if el == "*":
+        return 8
+    hs = 0 if not h else (int(h[1:]) if len(h) > 1 else 1)
+    sign = charge[:1]
+    size = (int(charge[1:]) if charge[1:].isdigit() else len(charge)) if charge else 0
+    net = size if sign == "+" else -size
+    if el.islower():
+        base = AROMATIC_NEIGHBOURS.get(el)
+        if base is None:
+            return 8
+        if el in ("n", "o", "s", "p"):
+            base += net
+        return max(0, base - hs)
+    from rdkit import Chem
+
+    table = Chem.GetPeriodicTable()
+    try:
+        z = table.GetAtomicNumber(el)
+    except Exception:  # RDKit raises a RuntimeError-like error for unknown symbols
+        return 8
+    own = list(table.GetValenceList(z))
+    iso = z - net
+    allowed = list(table.GetValenceList(iso)) if net and 1 <= iso <= 118 else own
+    if -1 in own or -1 in allowed or not allowed:
+        return 8
+    return max(0, max(allowed) - hs)
+
+
+class ValidMoleculeRequest(Request):
+    """A SMILES whose atoms never take more bonds than their valence allows (masked while decoding), accepted
+    when RDKit parses it (aromaticity and the rest are checked there, and a failing draw is drawn again)."""
+
+    what = "bonds within each atom's valence while decoding; RDKit-valid"
+
+    def __init__(self, tag: str = "mol"):
+        self.tag = tag
+
+    def bind(self, cons) -> "ValidMoleculeRequest":
+        import torch
+
+        self.cons = cons
+        kinds = cons.kind_of
+        self.valence = {i: atom_valence(u) for i, u in cons.unit.items() if kinds.get(i) == "atom"}
+        self.order = {i: BOND_ORDER[u] for i, u in cons.unit.items() if kinds.get(i) == "bond"}
+        self.ring = set(cons.ring_label)
+        self.open_id = {i for i, k in kinds.items() if k == "open"}
+        self.close_id = {i for i, k in kinds.items() if k == "close"}
+        self.dot = {i for i, k in kinds.items() if k == "dot"}
+        self.lbr = {i for i, k in kinds.items() if k == "lbr"}
+        self.rbr = {i for i, k in kinds.items() if k == "rbr"}
+        self._masks: dict = {}
+        return self
+
+    def start(self):
+        return Valence()
+
+    def advance(self, rs: Valence, tid: int):
+        s = rs
+        if s.bracket:  # the spelled-out bracket atom ends: its valence is not known
+            return replace(s, cur=8, bond=1, opened=False, bracket=False) if tid in self.rbr else s
+        if tid in self.lbr:
+            return replace(s, bracket=True)
+        if tid in self.valence:
+            v = self.valence[tid]
+            if s.cur is None:
+                return replace(s, cur=v, bond=1, opened=False)
+            stack = s.stack
+            if s.opened and stack:  # the branch's first atom uses the branch point's valence
+                stack = stack[:-1] + (stack[-1] - s.bond,)
+            return replace(s, cur=v - s.bond, stack=stack, bond=1, opened=False)
+        if tid in self.order:
+            return replace(s, bond=self.order[tid])
+        if tid in self.ring:
+            opened = dict(s.rings)
+            if tid in opened:  # closure: the bond takes the order written at either end
+                order = max(s.bond, opened.pop(tid))
+            else:
+                order = opened[tid] = s.bond
+            cur = None if s.cur is None else s.cur - order
+            return replace(s, cur=cur, bond=1, opened=False, rings=tuple(sorted(opened.items())))
+        if tid in self.open_id:
+            return replace(s, stack=s.stack + (s.cur if s.cur is not None else 8,), bond=1, opened=True)
+        if tid in self.close_id:
+            return replace(s, cur=s.stack[-1] if s.stack else s.cur, stack=s.stack[:-1], bond=1, opened=False)
+        if tid in self.dot:
+            return Valence(rings=s.rings)
+        return s
+
+    def allowed(self, rs: Valence, remaining: int):
+        if rs.bracket:
+            return None
+        start = rs.cur is None  # the first atom (of the SMILES or after a dot) attaches to nothing
+        cur = 8 if start else min(rs.cur, 8)
+        heavy = tuple(label for label, order in rs.rings if max(order, rs.bond) > cur)  # closures too heavy here
+        # with ring bonds open and no branch to return to, the chain must go on from the atom written next
+        must_continue = bool(rs.rings) and not rs.stack
+        # ... so a ring bond that leaves this atom no valence may only close the last open ring
+        last_ring_only = not rs.stack and not start and cur - rs.bond < 1
+        only = tuple(label for label, _ in rs.rings) if last_ring_only and len(rs.rings) == 1 else ()
+        key = (start, cur, rs.bond, heavy, must_continue, last_ring_only, only)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = self._valence_mask(start, cur, rs.bond, heavy, must_continue, last_ring_only, only)
+            if len(self._masks) < 4096:
+                self._masks[key] = mask
+        return mask
+
+    def _valence_mask(self, start, cur, bond, heavy, must_continue, last_ring_only, only):
+        import torch
+
+        mask = torch.ones(self.cons.vocab_size, dtype=torch.bool, device=self.cons.device)
+        ban = [i for i, o in self.order.items() if o > cur] + list(heavy)
+        if cur < bond:  # no valence left for the pending bond: no atom, ring bond or branch may attach
+            ban += list(self.valence) + list(self.ring) + list(self.lbr)
+        elif not start:  # atoms that cannot take the pending bond (and go on, when the chain must)
+            need = bond + must_continue
+            ban += [i for i, v in self.valence.items() if v < need]
+        if cur < 1 + must_continue:  # a branch needs a bond, and the chain must go on after it while rings are open
+            ban += list(self.open_id)
+        if last_ring_only:
+            ban += [i for i in self.ring if i not in only]
+        if ban:
+            mask[torch.as_tensor(sorted(set(ban)), dtype=torch.long)] = False
+        return mask
+
+    def accept(self, gen) -> bool:
+        return gen.valid and gen.tag == self.tag
+
+
+class PropertyRequest(ValidMoleculeRequest):
+    """A molecule whose RDKit-computed properties are within the task's tolerance of each target."""
+
+    def __init__(self, targets: dict[str, float], tag: str = "mol"):
+        from naturelm.tasks.property_to_molecule import TOLERANCE
+
+        super().__init__(tag)
+        self.targets = dict(targets)
+        self.what = ("bonds within each atom's valence while decoding; RDKit "
+                     + ", ".join(f"{p} {t:g} ± {TOLERANCE[p]:g}" for p, t in self.targets.items()))
+
+    def accept(self, gen) -> bool:
+        from naturelm.tasks.property_to_molecule import TOLERANCE, measure
+
+        if not super().accept(gen):
+            return False
+        for prop, target in self.targets.items():
+            value = measure(gen.canonical, prop)
+            if value is None or abs(value - target) > TOLERANCE[prop] + 1e-9:
+                return False
+        return True
+
+
+# ---------------------------------------------------------------------------------------------- from prompts
+def _template_fields(task: str, prompt: str) -> dict[str, str] | None:
+    """The fields of `prompt` when it is one of the task's templates filled in, else None."""
+    from naturelm.data.instructions import TEMPLATES
+
+    for template in TEMPLATES.get(task, []):
+        parts = re.split(r"\{(\w+)\}", template)
+        pattern = "".join(re.escape(p) if i % 2 == 0 else f"(?P<{p}>.+?)" for i, p in enumerate(parts))
+        m = re.fullmatch(pattern, prompt.strip(), re.S)
+        if m:
+            return m.groupdict()
+    return None
+
+
+def parse_property_text(text: str) -> dict[str, float]:
+    """`QED 0.53 and TPSA 40` -> {"QED": 0.53, "TPSA": 40.0}: the phrasings of `property_text`."""
+    from naturelm.data.instructions import PROPERTY_TEXT
+
+    out = {}
+    for prop, (phrase, _) in PROPERTY_TEXT.items():
+        parts = re.split(r"\{v[^}]*\}", phrase)
+        pattern = r"(-?\d+(?:\.\d+)?)".join(re.escape(p) for p in parts)
+        m = re.search(r"(?<![\w(])" + pattern, text)
+        if m:
+            out[prop] = float(m.group(1))
+    return out
+
+
+def request_for(task: str, prompt: str, card: dict | None = None) -> Request | None:
+    """The request a task's prompt makes (None: nothing to hold beyond the grammar).
+
+    composition_to_material: the elements named, within the atoms-per-cell bound of `card` (the model's data
+    card, see `cell_atom_bound`); guide_rna: the `<dna>` target; property_to_molecule: the property targets;
+    molecule_generation and the molecule-writing tasks: a valid molecule.
+    """
+    from naturelm.errors import ConfigError
+
+    if task == "molecule_generation" or task in ("property_optimization", "bbb_optimization"):
+        return ValidMoleculeRequest()
+    if task == "property_to_molecule":
+        fields = _template_fields(task, prompt)
+        targets = parse_property_text(fields["property_text"] if fields else prompt)
+        return PropertyRequest(targets) if targets else ValidMoleculeRequest()
+    if task == "composition_to_material":
+        from naturelm.language.codecs.molecule import ELEMENTS
+
+        fields = _template_fields(task, prompt)
+        if not fields:
+            return None
+        els = [e for e in re.findall(r"[A-Z][a-z]?", fields["elements"]) if e in ELEMENTS]
+        try:
+            return ElementsRequest(els, cell_atom_bound(card)) if els else None
+        except ConfigError:
+            return None
+    if task == "guide_rna":
+        from naturelm.language.tags import find_entities
+
+        dna = next((s.text for s in find_entities(prompt) if s.tag.name == "dna"), None)
+        try:
+            return SpacerRequest(dna) if dna else None
+        except ConfigError:
+            return None
+    return None

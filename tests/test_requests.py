@@ -1,0 +1,206 @@
+"""What a prompt asks for, held while decoding (naturelm.tasks.requests), on a tiny random Llama.
+
+A random model writes anything the masks allow, so whatever holds here holds by construction, not by training.
+"""
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from naturelm.errors import ConfigError
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+DNA = "TTGACCTAGCATGCAAGTCGATCGGATCCATGCAAGGCTTACGATCGAAGCAT"
+
+
+@pytest.fixture(scope="module")
+def cons(lm):
+    return lm.engine.constraints(True)
+
+
+# ---------------------------------------------------------------------------------------------- guide RNA
+def test_target_spacers_hand_computed():
+    from naturelm.tasks.guide_rna import target_spacers, valid_guide
+
+    # + strand: 17 nt then the PAM TGG; its reverse complement CCA + T*17 has no GG
+    dna = "A" * 17 + "TGG"
+    assert target_spacers(dna) == {"A" * 17}
+    assert target_spacers("A" * 30) == frozenset()
+    assert target_spacers("C" * 20) == {"G" * 17}  # the other strand is G*20: PAM GGG after 17 nt
+    # reverse strand: CCN + 17 nt on the given strand is NGG + spacer on the other one
+    minus = "CCA" + "GATTACAGATTACAGAT"
+    assert target_spacers(minus) == {"AUCUGUAAUCUGUAAUC"}
+    for s in target_spacers(DNA):
+        assert valid_guide(s, DNA) and 17 <= len(s) <= 24
+    assert all(valid_guide(s, DNA) for s in target_spacers(DNA))
+
+
+def test_guides_are_spacers_of_the_target(lm):
+    """Every constrained guide is valid; the random model without the request writes invalid ones."""
+    from naturelm.tasks.guide_rna import valid_guide
+
+    held = lm.guide_rna(DNA, n=8, temperature=1.0)
+    assert len(held) == 8 and all(valid_guide(g.canonical, DNA) for g in held)
+    assert all(g.draws == 1 for g in held)  # the trie leaves nothing to reject
+    free = lm.guide_rna(DNA, n=8, temperature=1.0, constrained=False)
+    assert not any(valid_guide(g.canonical, DNA) for g in free)
+
+
+def test_dna_without_a_pam_is_a_config_error():
+    from naturelm.tasks.requests import SpacerRequest, request_for
+
+    with pytest.raises(ConfigError, match="PAM"):
+        SpacerRequest("A" * 40)
+    assert request_for("guide_rna", "Generate a guide RNA for targeting the DNA sequence <dna>AAAA</dna>") is None
+
+
+# ---------------------------------------------------------------------------------------------- materials
+def test_materials_hold_the_requested_elements_and_the_cell_bound(lm):
+    from naturelm.language.codecs import atoms_in_cell
+    from naturelm.tasks.materials import parse_material
+    from naturelm.tasks.requests import ElementsRequest
+
+    request = ElementsRequest(["Li", "Fe", "P", "O"], max_atoms=9)
+    prompt = "Build a material that has Li, Fe, P, O"
+    out = lm.generate([prompt], n=8, temperature=1.0, expect="material", requests=[request], max_draws=2)[0]
+    assert len(out) == 8
+    for g in out:
+        parsed = parse_material(g.entity)
+        assert parsed is not None and parsed[2] == {"Li", "Fe", "P", "O"}, g.raw
+        assert atoms_in_cell(parsed[0]) <= 9
+        assert 1 <= g.draws <= 2
+    free = lm.generate([prompt], n=8, temperature=1.0, expect="material", constrained=False)[0]
+    assert not all((p := parse_material(g.entity)) and p[2] == {"Li", "Fe", "P", "O"} for g in free)
+
+
+def test_material_request_from_the_prompt_uses_the_card_bound():
+    from naturelm.language.codecs.material import MAX_ATOMS
+    from naturelm.tasks.requests import ElementsRequest, cell_atom_bound, request_for
+
+    card = {"materials": {"atoms_per_cell_bound": 40}}
+    r = request_for("composition_to_material", "Generate a material composed of Li, Ti, O.", card)
+    assert isinstance(r, ElementsRequest) and r.elements == ("Li", "O", "Ti") and r.max_atoms == 40
+    assert not r.alloy and ElementsRequest(["Fe", "Ni"], 10).alloy
+    assert cell_atom_bound(None) == MAX_ATOMS
+    assert request_for("composition_to_material", "Say hello") is None
+    with pytest.raises(ConfigError, match="element"):
+        ElementsRequest(["Xx"], 10)
+
+
+def test_material_accept_uses_smact_without_the_alloy_shortcut(lm, cons):
+    from naturelm.generate.postprocess import to_generation
+    from naturelm.tasks.requests import ElementsRequest
+
+    r = ElementsRequest(["Li", "O"], 20).bind(cons)
+    assert r.accept(to_generation("<material>Li Li O <sgNone></material>", 0.0))  # Li2O: charge-neutral
+    assert not r.accept(to_generation("<material>Li O O O <sgNone></material>", 0.0))  # LiO3: no neutral assignment
+    metals = ElementsRequest(["Fe", "Ni"], 20).bind(cons)
+    assert metals.accept(to_generation("<material>Fe Ni Ni Ni <sgNone></material>", 0.0))  # an alloy request
+
+
+# ---------------------------------------------------------------------------------------------- molecules
+def _walk(cons, request, rng, budget):
+    """Uniform random choices among the allowed tokens (grammar, and the request when given, as the engine
+    combines them), organic-subset atoms and ring labels 1-9 only: the SMILES and whether the request's mask ever
+    left nothing (the grammar alone went on)."""
+    mol = cons.open_of["mol"]
+    brackets = [i for i, u in cons.unit.items() if u.startswith("[") or u.startswith("%")]
+    state, rs, ids, fell_back = cons.start([mol]), (request.start() if request else None), [], False
+    for step in range(budget):
+        mask = cons.allowed(state, budget - step).clone()
+        mask[brackets] = False
+        extra = request.allowed(rs, budget - step) if request is not None else None
+        if extra is not None:
+            if bool((mask & extra).any()):
+                mask = mask & extra
+            else:
+                fell_back = True
+        t = rng.choice(mask.nonzero().flatten().tolist())
+        ids.append(t)
+        if request is not None:
+            rs = request.advance(rs, t)
+        state = cons.advance(state, t)
+        if state.done:
+            break
+    return "".join(cons.unit.get(i, "") for i in ids), fell_back
+
+
+def _valence_error(smiles) -> bool:
+    from rdkit import Chem, RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    mol = Chem.MolFromSmiles(smiles, sanitize=False)
+    return mol is not None and any(p.GetType() == "AtomValenceException" for p in Chem.DetectChemistryProblems(mol))
+
+
+def test_valence_mask_leaves_no_atom_over_its_valence(cons):
+    """Random walks over every atom the tokenizer knows: no valence error unless the mask had to give way to the
+    grammar (a dead end: the answer is then checked by RDKit and drawn again). Random walks open many rings and
+    meet the grammar's forced closures at the token budget, so dead ends are common here, unlike in model output."""
+    from naturelm.tasks.requests import ValidMoleculeRequest
+
+    request = ValidMoleculeRequest().bind(cons)
+    rng = random.Random(0)
+    held = [_walk(cons, request, rng, 60) for _ in range(200)]
+    free = [_walk(cons, None, rng, 60) for _ in range(200)]
+    assert not any(_valence_error(s) for s, fell_back in held if not fell_back)
+    assert sum(not fell_back for _, fell_back in held) >= 20
+    assert sum(_valence_error(s) for s, _ in free) >= 15
+
+
+@pytest.mark.parametrize("unit, valence", [("C", 4), ("c", 3), ("Cl", 1), ("[nH]", 2), ("[NH3+]", 1), ("[O-]", 1),
+                                           ("[C@@H]", 3), ("[Na+]", 8), ("[13CH2]", 2)])
+def test_atom_valence_hand_computed(unit, valence):
+    from naturelm.tasks.requests import atom_valence
+
+    assert atom_valence(unit) == valence
+
+
+def test_unconditional_molecules_are_redrawn_until_valid(lm):
+    held = lm.generate_molecules(n=6, temperature=1.0, max_new_tokens=24, max_draws=30, seed=2)
+    assert all(g.valid for g in held) and all(1 <= g.draws <= 30 for g in held)
+    assert any(g.draws > 1 for g in held)  # a random model needs several draws
+    free = lm.generate_molecules(n=6, temperature=1.0, max_new_tokens=24, constrained=False, seed=2)
+    assert all(g.draws == 1 for g in free)
+
+
+def test_property_request_from_prompt_and_accept(lm, cons):
+    from naturelm.generate.postprocess import to_generation
+    from naturelm.tasks.requests import PropertyRequest, parse_property_text, request_for
+
+    assert parse_property_text("QED 0.53 and 2 hydrogen bond donors and LogP -1.5") == {
+        "QED": 0.53, "HBD": 2.0, "LogP": -1.5}
+    r = request_for("property_to_molecule", "Generate a molecule with TPSA 40.")
+    assert isinstance(r, PropertyRequest) and r.targets == {"TPSA": 40.0}
+    ethanol = to_generation("<mol>CCO</mol>", 0.0)  # 1 donor, 1 acceptor, TPSA 20.23
+    assert PropertyRequest({"HBD": 1}).bind(cons).accept(ethanol)
+    assert not PropertyRequest({"HBD": 2}).bind(cons).accept(ethanol)
+    assert PropertyRequest({"TPSA": 24}).bind(cons).accept(ethanol)  # within 5
+    assert not PropertyRequest({"TPSA": 26}).bind(cons).accept(ethanol)
+
+
+def test_unmet_request_reports_every_draw(lm):
+    """A target the random model never meets: each answer comes back after max_draws draws."""
+    out = lm.generate_molecules(n=3, TPSA=500, temperature=1.0, max_new_tokens=20, max_draws=3)
+    assert [g.draws for g in out] == [3, 3, 3]
+
+
+def test_requests_need_sampling(lm):
+    from naturelm.tasks.requests import ValidMoleculeRequest
+
+    with pytest.raises(ConfigError, match="sampling"):
+        lm.generate(["<mol>"], num_beams=2, raw=True, requests=[ValidMoleculeRequest()])
+    with pytest.raises(ConfigError, match="one per prompt"):
+        lm.generate(["<mol>", "<mol>"], raw=True, requests=[ValidMoleculeRequest()])
+
+
+def test_answers_state_the_decoding_constraints(lm):
+    held = lm.guide_rna(DNA, n=2, temperature=1.0)
+    for g in held:
+        c = g.check("decoding_constraints")
+        assert c is not None and c.passed is True and not c.required and c.value == {"draws": 1}
+        assert "PAM" in c.target and g.check("target_site").passed
+    free = lm.guide_rna(DNA, n=2, temperature=1.0, constrained=False)
+    assert all(g.check("decoding_constraints") is None for g in free)
