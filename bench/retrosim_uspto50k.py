@@ -3,7 +3,12 @@
 Top-k exact match of canonical sorted reactant sets; an invalid or missing candidate counts as wrong.
 Predictions are appended to a resume file as they finish, so an interrupted run picks up where it stopped.
 
-    nice -n 10 .venv/bin/python bench/retrosim_uspto50k.py [--limit N] [--data PATH]
+The standard split's training reactions include some whose product is a test product (the same molecule by
+connectivity, often the identical reaction): `--index leak-free` fits the index without them
+(`naturelm.data.splits.leak_free_index`); the result records how many test products the index holds either way.
+`--only-leaked` scores only the test reactions whose product the standard index holds (where the two differ).
+
+    nice -n 10 .venv/bin/python bench/retrosim_uspto50k.py [--limit N] [--data PATH] [--index leak-free]
 """
 from __future__ import annotations
 
@@ -61,8 +66,8 @@ def _nn_copy(model, products: list[str], k: int) -> list[list[str]]:
     return out
 
 
-def _resume_file(data_path: Path, n_train: int, n_neighbours: int, limit: int | None) -> Path:
-    tag = json.dumps([str(data_path.resolve()), n_train, n_neighbours, limit])
+def _resume_file(data_path: Path, n_train: int, n_neighbours: int, scope: tuple) -> Path:
+    tag = json.dumps([str(data_path.resolve()), n_train, n_neighbours, list(scope)])
     base = Path(os.environ.get("NATURELM_CACHE", Path.home() / ".cache" / "naturelm"))
     return base / "bench" / f"retrosim_uspto50k-{hashlib.sha256(tag.encode()).hexdigest()[:16]}.jsonl"
 
@@ -73,7 +78,11 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="evaluate only the first N test reactions")
     ap.add_argument("--neighbours", type=int, default=100, help="training neighbours whose templates are applied")
     ap.add_argument("--processes", type=int, default=2)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "retrosim_uspto50k.json"))
+    ap.add_argument("--index", choices=("standard", "leak-free"), default="standard",
+                    help="leak-free: no training reaction whose product is a test product (by connectivity)")
+    ap.add_argument("--only-leaked", action="store_true",
+                    help="score only test reactions whose product the standard index holds")
+    ap.add_argument("--out", default=None, help="default: bench/results/retrosim_uspto50k[_leak-free][_only-leaked].json")
     ap.add_argument("--no-resume", action="store_true", help="ignore and overwrite saved partial predictions")
     args = ap.parse_args()
 
@@ -81,11 +90,19 @@ def main() -> None:
     from tqdm.auto import tqdm
 
     from naturelm.data.sources.uspto50k import load_uspto50k
+    from naturelm.data.splits import index_leaks, leak_free_index, mol_key
     from naturelm.tasks.baselines.retrosim import RetroSim
 
     t0 = time.perf_counter()
     data = load_uspto50k(args.data, progress=True)
     train, test = data.split("train"), data.split("test")
+    standard_leaks = index_leaks(train, test)
+    if args.only_leaked:
+        held = {mol_key(r.product) for r in train}
+        test = [r for r in test if mol_key(r.product) in held]
+    if args.index == "leak-free":
+        train = leak_free_index(train, data.split("test"))
+    index_overlap = index_leaks(train, data.split("test"))
     if args.limit:
         test = test[: args.limit]
     t_load = time.perf_counter() - t0
@@ -95,7 +112,7 @@ def main() -> None:
     t_fit = time.perf_counter() - t0
 
     products, golds = [r.product for r in test], [r.reactants for r in test]
-    resume = _resume_file(data.path, len(train), args.neighbours, args.limit)
+    resume = _resume_file(data.path, len(train), args.neighbours, (args.limit, args.only_leaked))
     done: list[list[str]] = []
     if resume.exists() and not args.no_resume:
         done = [json.loads(line) for line in resume.read_text().splitlines() if line.strip()]
@@ -123,6 +140,8 @@ def main() -> None:
         "dataset": "USPTO-50k (MHN split), reaction class unknown",
         "n_train_reactions": len(train), "n_train_with_template": len(model), "n_test": len(test),
         "limit": args.limit, "neighbours": args.neighbours, "processes": args.processes,
+        "index": args.index, "only_leaked": args.only_leaked,
+        "index_overlap_with_test": index_overlap, "standard_index_overlap_with_test": standard_leaks,
         "retrosim": {**rs_acc, "empty": sum(not c for c in done), "wall_s": round(t_retrosim, 1),
                      "s_per_product_this_run": round(t_retrosim / max(1, len(products) - n_resumed), 4),
                      "resumed_from": n_resumed},
@@ -133,7 +152,8 @@ def main() -> None:
         "literature_retrosim": LITERATURE,
         "env": {"rdkit": rdkit.__version__, "python": platform.python_version(), "cpus": os.cpu_count()},
     }
-    out = Path(args.out)
+    suffix = ("_leak-free" if args.index == "leak-free" else "") + ("_only-leaked" if args.only_leaked else "")
+    out = Path(args.out or Path(__file__).parent / "results" / f"retrosim_uspto50k{suffix}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("retrosim", "nn_copy_baseline", "ratio_retrosim_over_nn_copy")}, indent=2))

@@ -89,3 +89,18 @@ def test_rag_neighbours_exclude_stereoisomers_of_the_query():
     train = [rx(0, "C[C@@H](N)C(=O)O", "C[C@@H](N)C(=O)OC"), rx(1, "CC(N)C(=O)OCC", "CC(N)C(=O)O.CCO")]
     recs = rag_records([rx(2, "C[C@H](N)C(=O)O", "C[C@H](N)C(=O)OC")], train, random.Random(0), k=2)
     assert [n["product"] for n in recs[0]["meta"]["neighbours"]] == ["CC(N)C(=O)OCC"]
+
+
+def test_leak_free_retrieval_index():
+    from naturelm.data.splits import index_leaks, leak_free_index
+    from naturelm.data.sources.uspto50k import Reaction
+
+    rx = lambda i, p, r: Reaction(f"r{i}", 1, p, r, "x")  # noqa: E731
+    test = [rx(0, "C[C@H](N)C(=O)OC", "C[C@H](N)C(=O)O.CO"), rx(1, "CCOC(C)=O", "CC(=O)O.CCO")]
+    train = [rx(2, "CC(N)C(=O)OC", "CC(N)C(=O)O.CO"),  # the first test reaction without stereo: identical by connectivity
+             rx(3, "CCOC(C)=O", "CC(=O)Cl.CCO"),  # the second test product by another route
+             rx(4, "CCCOC(C)=O", "CC(=O)O.CCCO")]
+    assert index_leaks(train, test) == {"test_products_in_index": 2, "identical_reactions_in_index": 1,
+                                        "test_products": 2}
+    free = leak_free_index(train, test)
+    assert [r.id for r in free] == ["r4"] and index_leaks(free, test)["test_products_in_index"] == 0

@@ -176,3 +176,21 @@ def overlap(train: list[dict], test_records: list[dict]) -> int:
     for r in train:
         found |= record_keys(r) & keys
     return len(found)
+
+
+def index_leaks(train, test) -> dict:
+    """How a retrieval index fitted on `train` reactions (objects with product, reactants) overlaps `test`: distinct
+    test products (by connectivity) that some indexed reaction produces, and indexed reactions identical to a test
+    reaction (same product and reactant set by connectivity)."""
+    test_products = {mol_key(r.product) for r in test}
+    test_reactions = {(mol_key(r.product), mol_key(r.reactants)) for r in test}
+    held = {mol_key(r.product) for r in train} & test_products
+    identical = sum((mol_key(r.product), mol_key(r.reactants)) in test_reactions for r in train)
+    return {"test_products_in_index": len(held), "identical_reactions_in_index": identical, "test_products": len(test_products)}
+
+
+def leak_free_index(train, test) -> list:
+    """The training reactions whose product is no test product (by connectivity): a retrieval index without the
+    answers to the test set, reported beside the standard split's index."""
+    test_products = {mol_key(r.product) for r in test}
+    return [r for r in train if mol_key(r.product) not in test_products]
