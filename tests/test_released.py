@@ -200,7 +200,7 @@ def test_server_answers(released, variant):
                                                      "max_new_tokens": 8})
         assert r.status_code == 200, r.text
         assert r.json()["results"] and all(g["tag"] == "reactants" for g in r.json()["results"])
-        r = c.post("/v1/chat/completions", json={"model": "x", "max_tokens": 6,
+        r = c.post("/v1/chat/completions", json={"model": "naturelm", "max_tokens": 6,
                                                  "messages": [{"role": "user", "content": "Generate a molecule."}]})
         assert r.status_code == 200, r.text
 

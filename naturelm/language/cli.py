@@ -23,11 +23,14 @@ def tokenize(text: str = typer.Argument(..., help="Text with tagged entities, e.
 
 
 def validate(domain: str = typer.Argument(..., help="molecule | protein | dna | rna | material"),
-             entity: str = typer.Argument(...)) -> None:
+             entity: str = typer.Argument(..., help="the entity; a material as its tokens ('Li Fe P O O O O <sg62>') "
+                                                    "or as a formula ('LiFePO4')")) -> None:
     """Validate and canonicalise one entity."""
-    from naturelm.language.codecs import get_codec
+    from naturelm.language.codecs import formula_to_material, get_codec
 
     try:
+        if domain == "material" and len(entity.split()) == 1 and not entity.startswith("<"):
+            entity = formula_to_material(entity)  # a formula, as the demo takes it (no space group)
         typer.echo(get_codec(domain).canonicalize(entity))
     except (NatureLMError, KeyError) as err:
         typer.echo(f"error: {err}", err=True)

@@ -77,6 +77,9 @@ def generation_settings(request: Request, req: _Sampling) -> tuple:
     with a seed, the request gets a generate call of its own, so its samples do not depend on its neighbours.
     """
     cfg = request.app.state.config
+    if req.model is not None and req.model != cfg.model_name:
+        raise ApiError(404, f"The model {req.model!r} does not exist; this server serves {cfg.model_name!r} "
+                            "(GET /v1/models)", param="model", code="model_not_found")
     max_new = req.max_completion_tokens or req.max_tokens or cfg.default_new_tokens
     if max_new > cfg.max_new_tokens:
         raise ApiError(422, f"max_tokens={max_new} exceeds the server limit {cfg.max_new_tokens} (--max-new-tokens)",

@@ -14,10 +14,19 @@ class ProteinCodec(AlphabetCodec):
 
 
 class DNACodec(AlphabetCodec):
-    """IUPAC nucleotide codes."""
+    """IUPAC nucleotide codes. The vocabulary is the shared nucleotide alphabet, but a canonical DNA sequence has
+    no U (uracil is RNA): `canonicalize` rejects it with its position."""
 
     domain = "dna"
     alphabet = NUCLEOTIDES
+
+    def canonicalize(self, content: str) -> str:
+        from naturelm.errors import EntityError
+
+        seq = self._clean(content)
+        if "U" in seq:
+            raise EntityError(self.domain, content, seq.index("U"), "U (uracil) is RNA, not DNA; write T")
+        return seq
 
 
 class RNACodec(AlphabetCodec):
