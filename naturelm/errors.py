@@ -35,3 +35,32 @@ class DataSourceMissing(NatureLMError, FileNotFoundError):
 
 class ConfigError(NatureLMError, ValueError):
     """A configuration, recipe or argument is invalid."""
+
+
+class InputError(NatureLMError, ValueError):
+    """An argument of a call has the wrong type or is out of range; `param` names it."""
+
+    def __init__(self, param: str, message: str):
+        self.param = param
+        super().__init__(f"{param}: {message}")
+
+
+class DataFileError(NatureLMError, ValueError):
+    """A data file cannot be read as its format says (binary, wrong encoding, truncated, malformed row).
+
+    The message names the file and, where known, the line."""
+
+    def __init__(self, path, message: str, line: int | None = None):
+        self.path, self.line = str(path), line
+        where = f"{self.path}:{line}" if line is not None else self.path
+        super().__init__(f"{where}: {message}")
+
+
+class ApiError(NatureLMError):
+    """A client error of the HTTP API with its status (400 bad value, 413 too large, 429 busy, ...).
+
+    `param` names the request field; `code` is a short machine-readable reason."""
+
+    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code = status, message, param, code

@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, replace
 
 from naturelm.errors import ConfigError
+from naturelm.generate.cancel import checkpoint
 from naturelm.generate.constraints import Constraints
 from naturelm.generate.postprocess import Check, Generation, dedup, is_empty, to_generation
 from naturelm.language.tags import split_tagged
@@ -286,6 +287,7 @@ class Engine:
             prompt_of = torch.arange(len(rows), device=self.device) // n  # the decoder's rows are the prompts at first
             logits = decoder.logits.index_select(0, prompt_of)
             for step in range(max_new_tokens):
+                checkpoint()  # a server request that timed out or went away stops here
                 logp = torch.log_softmax(logits, -1)
                 masked = self._masked(logits, cons, [states[r] for r in live], max_new_tokens - step,
                                       None if reqs is None else [reqs[r] for r in live],
@@ -347,6 +349,7 @@ class Engine:
             decoder = self.decoder(prompt_ids)
             logits = decoder.logits
             for step in range(max_new_tokens):
+                checkpoint()
                 # the best 2W of a prompt are among the best 2W of each of its rows: log-probabilities of those only
                 lse = torch.logsumexp(logits, -1, keepdim=True)
                 top, tid = self._masked(logits, cons, states, max_new_tokens - step).topk(min(2 * W, logits.shape[-1]))
@@ -422,6 +425,7 @@ class Engine:
             if members:
                 chunk, n = chunk + [u], n + len(members)
             if chunk and (n >= rows or u == len(prompts) - 1):
+                checkpoint()
                 self._score_chunk([list(prompts[v]) for v in chunk], [by_prompt[v] for v in chunk], continuations, out)
                 chunk, n = [], 0
         return out

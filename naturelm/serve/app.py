@@ -1,13 +1,17 @@
 """The FastAPI app: OpenAI-compatible routes, task routes, drawings, the playground, typed 4xx errors.
 
 `create_app(model, config)` wires a loaded model (anything with the `NatureLM.generate` contract and its
-task methods) behind one dynamic batcher. Every failure a client can cause is a JSON 4xx that names it.
+task methods) behind one dynamic batcher. Every failure a client can cause is a JSON 4xx that names it;
+anything else is a 500 whose body carries a request id that the server log repeats with the traceback.
+A server bound to loopback answers only requests whose Host header names it (no DNS rebinding).
 """
 from __future__ import annotations
 
 import hmac
+import logging
 import random
 import time
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -18,10 +22,13 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from naturelm.errors import EntityError, NatureLMError, TagError
-from naturelm.serve.batching import Batcher, GenerationTimeout, QueueFull
+from naturelm.errors import ApiError, EntityError, NatureLMError, TagError
+from naturelm.serve import draw, openai_routes, task_routes
+from naturelm.serve.batching import Batcher, ClientGone, GenerationTimeout, QueueFull
 
 STATIC = Path(__file__).parent / "static"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+log = logging.getLogger("naturelm.serve")
 
 
 @dataclass
@@ -32,22 +39,28 @@ class ServeConfig:
     api_key: str | None = None
     max_body_bytes: int = 1_000_000
     max_new_tokens: int = 512  # the largest max_tokens a request may ask for
-    default_new_tokens: int = 128  # completions without max_tokens
-    task_new_tokens: int = 256  # task requests without max_new_tokens
-    max_entity_chars: int = 4096  # longest SMILES / sequence / prompt accepted (characters)
+    default_new_tokens: int = 128  # completions without max_tokens (capped at max_new_tokens)
+    task_new_tokens: int = 256  # task requests without max_new_tokens (capped at max_new_tokens)
+    max_entity_chars: int = 4096  # longest SMILES / sequence / prompt accepted (characters; lists: in total)
     max_n: int = 16  # most candidates (n, k, beams) per request
+    max_request_cost: int | None = None  # prompts x candidates x new tokens per request (None: max_n x max_new_tokens)
+    max_queued_cost: int | None = None  # the same, summed over everything queued or running (None: 32 requests' worth)
+    max_ranked_chars: int = 256  # longest product that ranked retrosynthesis (RetroSim) takes
+    max_draw_atoms: int = 250  # molecules drawn up to this many atoms (RDKit drawing time grows fast with size)
+    draw_cache_bytes: int = 32_000_000  # drawings kept in memory (bytes of SVG)
+    allowed_hosts: tuple[str, ...] | None = None  # Host header values answered (None: any)
     max_batch: int = 32
     max_wait_ms: float = 5.0
     max_queue: int = 1024
     timeout_s: float = 120.0
 
+    @property
+    def request_cost_limit(self) -> int:
+        return self.max_request_cost or self.max_n * self.max_new_tokens
 
-class ApiError(Exception):
-    """A client error with its HTTP status (413 for size, 422 for validation, ...)."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, code: str | None = None):
-        super().__init__(message)
-        self.status, self.message, self.param, self.code = status, message, param, code
+    @property
+    def queued_cost_limit(self) -> int:
+        return self.max_queued_cost or 32 * self.request_cost_limit
 
 
 def error_body(status: int, message: str, param: str | None = None, code: str | None = None, **extra) -> dict:
@@ -112,6 +125,51 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str, str | No
     return 422, "; ".join(parts), param
 
 
+def _host_name(header: str) -> str:
+    """The host of a Host header value, without port or IPv6 brackets, lower-cased."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        return host[1:host.find("]")] if "]" in host else host
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+class Guard:
+    """ASGI middleware around everything: a request id on every response, the Host check, and a logged 500
+    with that id (never the exception's text) for any failure no handler answered."""
+
+    def __init__(self, app, allowed_hosts: tuple[str, ...] | None):
+        self.app = app
+        self.allowed = None if allowed_hosts is None else {_host_name(h) for h in allowed_hosts}
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request_id = uuid.uuid4().hex[:16]
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = False
+
+        async def send_with_id(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                message = {**message, "headers": [*message.get("headers", []), (b"x-request-id", request_id.encode())]}
+            await send(message)
+
+        if self.allowed is not None:
+            host = dict(scope["headers"]).get(b"host", b"").decode("latin-1")
+            if _host_name(host) not in self.allowed:
+                return await _json_error(400, f"Host {host!r} is not served here (--allowed-host)", param="Host",
+                                         code="host_not_allowed")(scope, receive, send_with_id)
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:  # noqa: BLE001 - logged with its id; the client gets the id, not the text
+            log.exception("request %s %s %s failed", request_id, scope.get("method"), scope.get("path"))
+            if not started:
+                body = error_body(500, f"internal error; quote request id {request_id} when reporting it",
+                                  code="internal_error", request_id=request_id)
+                await JSONResponse(body, status_code=500)(scope, receive, send_with_id)
+
+
 def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def _api(_: Request, exc: ApiError):
@@ -140,7 +198,12 @@ def _install_errors(app: FastAPI) -> None:
 
     @app.exception_handler(GenerationTimeout)
     async def _timeout(_: Request, exc: GenerationTimeout):
-        return _json_error(408, f"{exc} (--timeout); ask for fewer tokens or candidates", code="timeout")
+        return _json_error(408, f"{exc} (--timeout); it was cancelled. Ask for fewer tokens or candidates",
+                           code="timeout")
+
+    @app.exception_handler(ClientGone)
+    async def _gone(_: Request, exc: ClientGone):
+        return _json_error(408, str(exc), code="client_disconnected")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
@@ -154,7 +217,7 @@ def _install_auth(app: FastAPI, api_key: str) -> None:
     @app.middleware("http")
     async def _auth(request: Request, call_next):
         if request.url.path.startswith("/v1/"):
-            given = request.headers.get("authorization", "").encode()
+            given = request.headers.get("authorization", "").encode("latin-1")
             if not hmac.compare_digest(given, expected):
                 return _json_error(401, "missing or wrong API key: send 'Authorization: Bearer KEY' (--api-key)",
                                    code="invalid_api_key")
@@ -165,11 +228,10 @@ def _batch_handler(model):
     """Worker-thread side of the batcher: one `model.generate` call for all prompts sharing the same settings
     (key `("generate", settings[, request id])`), or the calls of one task (key `("task", name, count, gen)`).
     Unseeded batches draw a fresh seed, so repeated requests get new samples."""
-    from naturelm.serve.task_routes import run_batch
 
     def handle(key, payloads):
         if key[0] == "task":
-            return run_batch(model, key, payloads)
+            return task_routes.run_batch(model, key, payloads)
         settings = dict(key[1])
         settings.setdefault("seed", random.randrange(2**31))
         return model.generate(payloads, batch_size=len(payloads), **settings)  # the whole batch in one pass
@@ -179,32 +241,36 @@ def _batch_handler(model):
 
 def create_app(model, config: ServeConfig | None = None) -> FastAPI:
     """The server for a loaded model (NatureLM or any object with its `generate` contract and task methods)."""
-    from naturelm.serve import draw, openai_routes, task_routes
+    from naturelm.serve.schema import ERROR_RESPONSES
 
     config = config or ServeConfig()
     batcher = Batcher(_batch_handler(model), max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
-                      max_queue=config.max_queue, timeout_s=config.timeout_s)
+                      max_queue=config.max_queue, timeout_s=config.timeout_s,
+                      max_queued_cost=config.queued_cost_limit)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI):
+        draw.warm()
         await batcher.start()
         yield
         await batcher.stop()
 
     app = FastAPI(title="NatureLM", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="OpenAI-compatible completions, structured task endpoints and a playground. "
-                              "Browse the endpoints at /docs (offline page) or fetch /openapi.json.")
+                              "Browse the endpoints at /docs (offline page) or fetch /openapi.json. "
+                              "Every error is `{\"error\": {\"message\", \"type\", \"param\", \"code\"}}`.")
     app.state.model, app.state.config, app.state.batcher = model, config, batcher
     app.state.started = time.time()
+    app.state.drawings = draw.DrawCache(config.draw_cache_bytes)
     _install_errors(app)
     if config.api_key:
         _install_auth(app, config.api_key)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
-    app.include_router(openai_routes.router)
-    app.include_router(task_routes.router)
-    app.include_router(draw.router)
+    app.add_middleware(Guard, allowed_hosts=config.allowed_hosts)
+    for router in (openai_routes.router, task_routes.router, draw.router):
+        app.include_router(router, responses=ERROR_RESPONSES)
 
-    @app.get("/health", tags=["server"])
+    @app.get("/health", tags=["server"], responses={400: ERROR_RESPONSES[400], 500: ERROR_RESPONSES[500]})
     async def health() -> dict:
         """Liveness, the model served, limits and batching counters."""
         limits = {k: v for k, v in asdict(config).items() if k not in ("api_key", "model_name")}

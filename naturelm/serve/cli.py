@@ -28,6 +28,24 @@ def _is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def allowed_hosts_for(host: str, configured: tuple[str, ...]) -> tuple[str, ...] | None:
+    """Host header values the server answers: the configured ones; else the loopback names for a loopback bind
+    (so a web page cannot reach a key-less local server by DNS rebinding), the address itself for a specific
+    bind, and any (None) for a wildcard bind such as 0.0.0.0."""
+    if configured:
+        return tuple(configured)
+    if _is_loopback(host):
+        from naturelm.serve.app import LOOPBACK_HOSTS
+
+        return tuple(dict.fromkeys((host, *LOOPBACK_HOSTS)))
+    try:
+        if ipaddress.ip_address(host).is_unspecified:
+            return None
+    except ValueError:
+        pass
+    return (host,)
+
+
 def serve(
     model: Path = typer.Option(None, "--model", help="checkpoint directory (default: checkpoints/naturelm-tiny)"),
     host: str = typer.Option("127.0.0.1", help="bind address; loopback by default"),
@@ -43,6 +61,9 @@ def serve(
     timeout: float = typer.Option(120.0, help="per-request generation timeout in seconds (408 after)"),
     name: str = typer.Option(None, help="model id reported by /v1/models (default: the directory name)"),
     quantize: str = typer.Option(None, "--quantize", help="int8 or int4: weight-only quantized CPU decoding (docs/inference.md); default: as stored"),
+    allowed_host: list[str] = typer.Option(None, "--allowed-host",
+                                           help="Host header value to answer (repeatable); default: the bind "
+                                                "address (loopback: localhost, 127.0.0.1, ::1), any for 0.0.0.0"),
 ) -> None:
     """Serve a checkpoint: OpenAI-compatible /v1 API, /v1/tasks/*, the playground at / and /docs."""
     import uvicorn
@@ -61,7 +82,8 @@ def serve(
                     fg=typer.colors.YELLOW, err=True)
     config = ServeConfig(model_name=name or path.name, api_key=api_key, max_body_bytes=max_body_bytes,
                          max_new_tokens=max_new_tokens, max_entity_chars=max_entity_chars, max_batch=max_batch,
-                         max_wait_ms=max_wait_ms, timeout_s=timeout)
+                         max_wait_ms=max_wait_ms, timeout_s=timeout,
+                         allowed_hosts=allowed_hosts_for(host, tuple(allowed_host or ())))
     app = create_app(loaded, config)
     typer.echo(f"NatureLM {config.model_name} ({backend}) on http://{host}:{port}  (playground /, docs /docs)")
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -1,22 +1,68 @@
-"""Drawings for the playground: RDKit SVG of molecules and reactions, ViennaRNA secondary structures."""
+"""Drawings for the playground: RDKit SVG of molecules and reactions, ViennaRNA secondary structures.
+
+Drawing time grows fast with molecule size (a 3 KB SMILES took ~20 s), so molecules over `max_draw_atoms`
+atoms are refused with 413 before RDKit lays them out, and the routes run in worker threads. Drawings are
+cached by the server in a cache bounded in bytes (`DrawCache`), not in entries.
+"""
 from __future__ import annotations
 
 import functools
 import os
 import tempfile
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from naturelm.errors import EntityError
-from naturelm.language.codecs import canonical_smiles, get_codec, parse_smiles
-from naturelm.serve.app import ApiError
+from naturelm.errors import ApiError, EntityError
+from naturelm.language.codecs import get_codec, parse_smiles
 
 router = APIRouter(prefix="/v1/draw", tags=["drawings"])
 SVG = "image/svg+xml"
 _VIENNA = threading.Lock()  # one ViennaRNA call at a time (draw routes run in a thread pool)
 MAX_FOLD = 1000  # ViennaRNA folding is cubic in length: longer sequences are not folded or drawn
+
+
+MAX_DRAW_ATOMS = 250  # default size limit of drawn molecules (all components together)
+
+
+class DrawingTooLarge(ApiError):
+    def __init__(self, param: str, atoms: int, limit: int):
+        super().__init__(413, f"{param} has {atoms} atoms; drawings stop at {limit}", param=param,
+                         code="drawing_too_large")
+
+
+class DrawCache:
+    """Least-recently-used SVG drawings, at most `max_bytes` of text in all (thread-safe)."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes, self.size = max_bytes, 0
+        self._items: OrderedDict[tuple, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, make: Callable[[], str]) -> str:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = make()  # outside the lock: drawings run in parallel threads
+        with self._lock:
+            if key not in self._items and len(value) <= self.max_bytes:
+                self._items[key] = value
+                self.size += len(value)
+                while self.size > self.max_bytes:
+                    _, old = self._items.popitem(last=False)
+                    self.size -= len(old)
+        return value
+
+
+def warm() -> None:
+    """Import RDKit's drawing code once at startup (a first import inside a request holds the interpreter lock)."""
+    from rdkit.Chem.Draw import rdMolDraw2D  # noqa: F401
+
+    molecule_svg("CCO")
 
 
 def _check_length(request: Request, text: str, param: str) -> None:
@@ -26,12 +72,20 @@ def _check_length(request: Request, text: str, param: str) -> None:
                        code="sequence_too_long")
 
 
-@functools.lru_cache(maxsize=2048)
-def molecule_svg(smiles: str, width: int = 300, height: int = 220) -> str:
-    """RDKit SVG of a molecule (or a `.`-joined set); raises EntityError when the SMILES is invalid."""
+def _small(smiles: str, max_atoms: int, param: str):
+    """The parsed molecule, or DrawingTooLarge before RDKit lays out more than `max_atoms` atoms."""
+    mol = parse_smiles(smiles)
+    if mol.GetNumAtoms() > max_atoms:
+        raise DrawingTooLarge(param, mol.GetNumAtoms(), max_atoms)
+    return mol
+
+
+def molecule_svg(smiles: str, width: int = 300, height: int = 220, max_atoms: int = MAX_DRAW_ATOMS) -> str:
+    """RDKit SVG of a molecule (or a `.`-joined set); raises EntityError when the SMILES is invalid and
+    DrawingTooLarge over `max_atoms` atoms."""
     from rdkit.Chem.Draw import rdMolDraw2D
 
-    mol = parse_smiles(smiles)
+    mol = _small(smiles, max_atoms, "smiles")
     drawer = rdMolDraw2D.MolDraw2DSVG(width, height)
     drawer.drawOptions().clearBackground = False
     rdMolDraw2D.PrepareAndDrawMolecule(drawer, mol)
@@ -39,18 +93,21 @@ def molecule_svg(smiles: str, width: int = 300, height: int = 220) -> str:
     return drawer.GetDrawingText()
 
 
-@functools.lru_cache(maxsize=2048)
-def reaction_svg(reactants: str, product: str, width: int = 640, height: int = 220) -> str:
+def reaction_svg(reactants: str, product: str, width: int = 640, height: int = 220,
+                 max_atoms: int = MAX_DRAW_ATOMS) -> str:
     """RDKit SVG of `reactants → product` (both validated first, so errors name the bad side)."""
     from rdkit.Chem import rdChemReactions
     from rdkit.Chem.Draw import rdMolDraw2D
 
+    atoms = 0
     for side, smi in (("reactants", reactants), ("product", product)):
         for part in smi.split("."):
             try:
-                canonical_smiles(part)
+                atoms += parse_smiles(part).GetNumAtoms()
             except EntityError as exc:
                 raise EntityError("molecule", smi, exc.position, f"{side}: {exc.reason}") from None
+    if atoms > max_atoms:
+        raise DrawingTooLarge("reactants+product", atoms, max_atoms)
     rxn = rdChemReactions.ReactionFromSmarts(f"{reactants}>>{product}", useSmiles=True)
     drawer = rdMolDraw2D.MolDraw2DSVG(width, height)
     drawer.drawOptions().clearBackground = False
@@ -70,7 +127,6 @@ def rna_fold(sequence: str) -> tuple[str, float]:
     return structure, round(float(mfe), 2)
 
 
-@functools.lru_cache(maxsize=256)
 def rna_svg(sequence: str) -> str:
     """ViennaRNA's secondary-structure plot of the MFE structure as SVG."""
     import RNA
@@ -91,14 +147,19 @@ def rna_svg(sequence: str) -> str:
 def draw_molecule(request: Request, smiles: str = Query(..., min_length=1)):
     """An RDKit SVG of a molecule; 422 names the problem when the SMILES is invalid."""
     _check_length(request, smiles, "smiles")
-    return Response(molecule_svg(smiles), media_type=SVG)
+    atoms = request.app.state.config.max_draw_atoms
+    svg = request.app.state.drawings.get(("molecule", smiles), lambda: molecule_svg(smiles, max_atoms=atoms))
+    return Response(svg, media_type=SVG)
 
 
 @router.get("/reaction", response_class=Response, responses={200: {"content": {SVG: {}}}})
 def draw_reaction(request: Request, reactants: str = Query(..., min_length=1), product: str = Query(..., min_length=1)):
     """An RDKit SVG of `reactants → product`."""
     _check_length(request, reactants + product, "reactants+product")
-    return Response(reaction_svg(reactants, product), media_type=SVG)
+    atoms = request.app.state.config.max_draw_atoms
+    svg = request.app.state.drawings.get(("reaction", reactants, product),
+                                         lambda: reaction_svg(reactants, product, max_atoms=atoms))
+    return Response(svg, media_type=SVG)
 
 
 @router.get("/rna", response_class=Response, responses={200: {"content": {SVG: {}}}})
@@ -107,4 +168,4 @@ def draw_rna(request: Request, sequence: str = Query(..., min_length=1)):
     if len(sequence) > MAX_FOLD:
         raise ApiError(413, f"sequence has {len(sequence)} nucleotides; drawings stop at {MAX_FOLD}",
                        param="sequence", code="sequence_too_long")
-    return Response(rna_svg(sequence), media_type=SVG)
+    return Response(request.app.state.drawings.get(("rna", sequence), lambda: rna_svg(sequence)), media_type=SVG)

@@ -16,12 +16,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
-from naturelm.errors import EntityError, NatureLMError
+from naturelm.errors import ApiError, EntityError, NatureLMError
 from naturelm.language import find_entities
 from naturelm.language.codecs import canonical_reactant_set, canonical_smiles, get_codec
-from naturelm.serve.app import ApiError
+from naturelm.serve.schema import MIN_TEMPERATURE, Checked, Seed, Temperature, Text
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
@@ -29,19 +30,20 @@ PROPERTIES = ("QED", "HBA", "HBD", "FSP3", "RotBonds", "TPSA", "LogP")
 MATERIAL_PROPERTIES = ("band_gap", "formation_energy", "bulk_modulus")
 
 
-class _Req(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class _Req(Checked):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     max_new_tokens: int | None = Field(None, ge=1, description="generation length (default: the server's)")
 
 
 class _Sampled(_Req):
-    temperature: float | None = Field(None, ge=0.0, le=2.0, description="sampling temperature (0: greedy)")
-    seed: int | None = None
+    temperature: Temperature | None = Field(None, ge=0.0, le=2.0,
+                                            description=f"sampling temperature: 0 (greedy) or {MIN_TEMPERATURE} to 2")
+    seed: Seed | None = None
 
 
 class Retrosynthesis(_Req):
-    product: str = Field(description="product SMILES (atom maps are stripped)", examples=["CC(=O)Nc1ccc(O)cc1"])
+    product: Text = Field(description="product SMILES (atom maps are stripped)", examples=["CC(=O)Nc1ccc(O)cc1"])
     k: int = Field(5, ge=1, description="number of distinct reactant sets")
     method: Literal["auto", "model", "ranked", "rag"] = Field(
         "auto", description="'model': the model's beams; 'ranked': RetroSim's candidates ranked by the model; "
@@ -50,17 +52,17 @@ class Retrosynthesis(_Req):
 
 
 class Forward(_Req):
-    reactants: str = Field(description="reactant SMILES joined by '.'", examples=["CC(=O)Cl.Nc1ccc(O)cc1"])
+    reactants: Text = Field(description="reactant SMILES joined by '.'", examples=["CC(=O)Cl.Nc1ccc(O)cc1"])
     k: int = Field(1, ge=1)
 
 
 class SmilesToIupac(_Req):
-    smiles: str = Field(examples=["OC(=O)c1ccccc1OC(C)=O"])
+    smiles: Text = Field(examples=["OC(=O)c1ccccc1OC(C)=O"])
     k: int = Field(1, ge=1)
 
 
 class IupacToSmiles(_Req):
-    name: str = Field(min_length=1, examples=["2-acetyloxybenzoic acid"])
+    name: Text = Field(min_length=1, examples=["2-acetyloxybenzoic acid"])
     k: int = Field(1, ge=1)
 
 
@@ -71,14 +73,14 @@ class GenerateMolecules(_Sampled):
 
 
 class OptimizeMolecule(_Sampled):
-    smiles: str = Field(examples=["CCOc1ccccc1C(=O)O"])
-    goal: str = Field(min_length=1, examples=["increase QED"],
+    smiles: Text = Field(examples=["CCOc1ccccc1C(=O)O"])
+    goal: Text = Field(min_length=1, examples=["increase QED"],
                       description="'increase QED', 'decrease LogP', 'increase HBD' or 'bbb' (blood-brain barrier)")
     n: int = Field(4, ge=1)
 
 
 class DesignProtein(_Sampled):
-    description: str = Field("", examples=["soluble"], description="e.g. 'soluble'; empty for unconditional")
+    description: Text = Field("", examples=["soluble"], description="e.g. 'soluble'; empty for unconditional")
     n: int = Field(1, ge=1)
 
 
@@ -87,44 +89,44 @@ class DesignRNA(_Sampled):
 
 
 class DesignMaterial(_Sampled):
-    elements: list[str] | None = Field(None, examples=[["Li", "Fe", "P", "O"]])
+    elements: list[Text] | None = Field(None, max_length=118, examples=[["Li", "Fe", "P", "O"]])
     property: Literal[MATERIAL_PROPERTIES] | None = None
     target: float | None = None
     n: int = Field(4, ge=1)
 
 
 class GuideRNA(_Sampled):
-    dna: str = Field(examples=["ATGCTGACCGGTTACAGGCTAGCTAGCTGGACCTAGGTCGAGG"])
+    dna: Text = Field(examples=["ATGCTGACCGGTTACAGGCTAGCTAGCTGGACCTAGGTCGAGG"])
     n: int = Field(4, ge=1)
 
 
 class DesignLigand(_Sampled):
-    protein: str | None = Field(None, description="protein (pocket) sequence", examples=[None])
-    target: str | None = Field(None, description="target gene symbol or name (MoleculeACE's 30 targets)",
+    protein: Text | None = Field(None, description="protein (pocket) sequence", examples=[None])
+    target: Text | None = Field(None, description="target gene symbol or name (MoleculeACE's 30 targets)",
                                examples=["DRD3"])
     n: int = Field(4, ge=1)
 
 
 class TranslateDNA(_Req):
-    dna: str = Field(description="a coding sequence (start .. stop)", examples=["ATGAAAGCACTGGTTTAA"])
+    dna: Text = Field(description="a coding sequence (start .. stop)", examples=["ATGAAAGCACTGGTTTAA"])
     k: int = Field(1, ge=1)
 
 
 class BackTranslate(_Sampled):
-    protein: str = Field(examples=["MKALV"])
+    protein: Text = Field(examples=["MKALV"])
     n: int = Field(2, ge=1)
 
 
 class RNAForProtein(_Sampled):
-    rbp: str = Field(min_length=1, description="the RNA-binding protein", examples=["HNRNPA1"])
+    rbp: Text = Field(min_length=1, description="the RNA-binding protein", examples=["HNRNPA1"])
     by: Literal["gene", "gene_id", "family"] = Field("gene", description="what `rbp` names (ATtRACT fields)")
     n: int = Field(4, ge=1)
 
 
-class Classify(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class Classify(Checked):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    question: str = Field(min_length=1,
+    question: Text = Field(min_length=1,
                           examples=["Can <mol>CN1CCC[C@H]1c1cccnc1</mol> traverse the blood-brain barrier?"])
 
 
@@ -171,6 +173,7 @@ def _prep_material(r: DesignMaterial, check) -> dict:
         raise ApiError(422, "give elements or property/target, not both", param="property")
     if (r.property is None) != (r.target is None):
         raise ApiError(422, "property and target go together", param="target")
+    check(", ".join(r.elements or []), "elements")  # the elements joined count against the input limit
     for i, e in enumerate(r.elements or []):
         if not Element.is_valid_symbol(e):
             raise EntityError("material", " ".join(r.elements), i, f"{e!r} is not an element symbol")
@@ -318,8 +321,20 @@ def run_batch(model, key: tuple, inputs: list) -> list:
     return out
 
 
+def _retro_budget(inp: dict, cfg) -> dict:
+    """Ranked retrosynthesis (RetroSim's similarity search and ranking) slows down sharply with product length:
+    over `max_ranked_chars`, 'ranked' is refused and 'auto' takes the model's beams (`source` says so)."""
+    if inp["method"] in ("ranked", "auto") and len(inp["product"]) > cfg.max_ranked_chars:
+        if inp["method"] == "ranked":
+            raise ApiError(413, f"product has {len(inp['product'])} characters; ranked retrosynthesis takes at most "
+                                f"{cfg.max_ranked_chars} (use method 'model')", param="product",
+                           code="sequence_too_long")
+        return {**inp, "method": "model"}
+    return inp
+
+
 async def run_task(request: Request, spec: TaskSpec, req: BaseModel) -> dict:
-    """Check limits, canonicalise the input, batch, call and shape one task request."""
+    """Check limits, canonicalise the input (in a worker thread: RDKit), batch, call and shape one task request."""
     cfg = request.app.state.config
     count = getattr(req, spec.count) if spec.count else 0
     if count > cfg.max_n:
@@ -333,6 +348,7 @@ async def run_task(request: Request, spec: TaskSpec, req: BaseModel) -> dict:
                            param="max_new_tokens")
     if isinstance(req, _Sampled):
         gen.update({k: v for k, v in (("temperature", req.temperature), ("seed", req.seed)) if v is not None})
+    cost = max(1, count) * gen.get("max_new_tokens", 1)
 
     def check(text: str, param: str) -> str:
         if len(text) > cfg.max_entity_chars:
@@ -340,12 +356,14 @@ async def run_task(request: Request, spec: TaskSpec, req: BaseModel) -> dict:
                            param=param, code="sequence_too_long")
         return text
 
-    inp = spec.prepare(req, check)
+    inp = await run_in_threadpool(spec.prepare, req, check)
+    if spec.name == "retrosynthesis":
+        inp = _retro_budget(inp, cfg)
     start = time.perf_counter()
     key = ("task", spec.name, count, tuple(sorted(gen.items())))
     if "seed" in gen:  # a seeded request runs alone, so its samples are reproducible
         key += (uuid.uuid4().hex,)
-    result = await request.app.state.batcher.submit(key, inp)
+    result = await request.app.state.batcher.submit(key, inp, cost, disconnected=request.is_disconnected)
     out = {"task": spec.name, "input": inp, "elapsed_s": round(time.perf_counter() - start, 3)}
     if spec.name == "classify":
         return {**out, **{k: v for k, v in result.items() if k != "question"}}

@@ -23,6 +23,11 @@ _BASE_UNITS = ["Br", "B", "Cl", "C", "N", "O", "S", "P", "F", "I", "b", "c", "n"
 _FALLBACK_CHARS = sorted(set("[]@+-:0123456789Hh*.#=") | set("".join(ELEMENTS)) | set("".join(ELEMENTS).lower()))
 
 
+# RDKit's SMILES writer recurses per atom: 'C' * 20000 kills the process (SIGSEGV) and 10,000 atoms take ~9 s.
+# Longer SMILES are refused before RDKit sees them.
+MAX_SMILES_CHARS = 4096
+
+
 def _rdkit():
     from rdkit import Chem, RDLogger
 
@@ -34,6 +39,9 @@ def smiles_tokens(smiles: str, domain: str = "molecule") -> list[str]:
     """Split SMILES into regex tokens; characters the regex cannot cover raise EntityError with their position."""
     if not isinstance(smiles, str):
         raise EntityError(domain, repr(smiles), None, "expected a string")
+    if len(smiles) > MAX_SMILES_CHARS:
+        raise EntityError(domain, smiles, MAX_SMILES_CHARS, f"longer than {MAX_SMILES_CHARS} characters, the most "
+                                                            "RDKit is given")
     tokens = SMILES_REGEX.findall(smiles)
     if tokens and len("".join(tokens)) == len(smiles):
         return tokens
