@@ -8,7 +8,9 @@ import pytest
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 REPO = Path(__file__).resolve().parents[1]
-USPTO_DIR = REPO.parent / "shared" / "data" / "uspto50k"
+# ../shared/data beside the repository (found from a git worktree too)
+USPTO_DIR = next((p / "shared" / "data" / "uspto50k" for p in REPO.parents if (p / "shared" / "data" / "uspto50k").is_dir()),
+                 REPO.parent / "shared" / "data" / "uspto50k")
 
 
 @pytest.fixture(scope="session")

@@ -248,3 +248,54 @@ def test_saved_released_tokenizer_keeps_its_rules(released, tmp_path):
     assert again.rules == tok.rules and len(again) == len(tok)
     text = "Instruction: Please suggest <product>CC(=O)O</product>\n\n\nResponse:"
     assert again.encode(text, add_bos=True) == tok.encode(text, add_bos=True)
+
+
+# ------------------------------------------------------------------------------------- one science vocabulary
+def test_default_tokenizer_covers_the_released_vocabulary():
+    from naturelm.language import NatureTokenizer
+    from naturelm.language.released import extra_tokens, packaged_lists
+
+    tok = NatureTokenizer()
+    tags, science = packaged_lists()
+    missing = [t for t in (*tags, *science, *extra_tokens(dna_kmers=False)) if tok.token_to_id(t) is None]
+    assert not missing
+    for smiles in ("[Na+].[Cl-]", "C[nH+]1ccccc1", "[13CH3]C(=O)O"):  # bracket atoms are single tokens
+        units = tok.tokenize(f"<mol>{smiles}</mol>")[1:-1]
+        assert tok.unk_token_id not in tok.encode(f"<mol>{smiles}</mol>") and "".join(u[3:] for u in units) == smiles
+        assert all(u[3:] in ("[Na+]", "[Cl-]", "[nH+]", "[13CH3]") or not u[3:].startswith("[") for u in units)
+    assert tok.decode(tok.encode("<mol>[Na+].[Cl-]</mol>")) == "<mol>[Na+].[Cl-]</mol>"
+
+
+def _bracket_atoms(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"\[[^\]]+]", text))
+
+
+def test_default_tokenizer_has_no_unk_on_uspto50k_and_moses(uspto_dir):
+    """Every SMILES regex unit outside brackets is a fixed token (the codec's base units); so a SMILES encodes
+    without <unk> exactly when each of its bracket atoms is a token: checked for all of USPTO-50k and MOSES."""
+    import gzip
+    import importlib.util
+
+    import pandas as pd
+
+    from naturelm.language import NatureTokenizer
+    from naturelm.language.codecs.molecule import _BASE_UNITS, SMILES_REGEX
+
+    tok = NatureTokenizer()
+    assert all(tok.token_to_id("<m>" + u) is not None for u in _BASE_UNITS)
+    df = pd.read_csv(uspto_dir / "USPTO_50k_MHN_prepro.csv.gz")
+    smiles = [p for col in ("prod_smiles", "reactants_can") for s in df[col] for p in str(s).split(".")]
+    atoms = _bracket_atoms(" ".join(smiles))
+    spec = importlib.util.find_spec("moses")
+    if spec is None:
+        pytest.skip("molsets (MOSES) not installed")
+    data = Path(list(spec.submodule_search_locations)[0]) / "dataset" / "data"
+    for split in ("train", "test", "test_scaffolds"):
+        with gzip.open(data / f"{split}.csv.gz", "rt") as fh:
+            atoms |= _bracket_atoms(fh.read())
+    assert atoms and not [a for a in atoms if tok.token_to_id("<m>" + a) is None]
+    sample = smiles[::50]
+    assert all(len("".join(SMILES_REGEX.findall(s))) == len(s) for s in sample)
+    assert not [s for s in sample if tok.unk_token_id in tok.encode(f"<mol>{s}</mol>")]

@@ -23,11 +23,34 @@ def _package_dir(name: str) -> Path:
     return Path(list(spec.submodule_search_locations)[0])
 
 
+def _shared_file(rel: str) -> Path | None:
+    """A file of ../shared/data beside the repository (or beside a worktree's parent), if present."""
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "shared/data" / rel).is_file():
+            return parent / "shared/data" / rel
+    return None
+
+
+def moses_bracket_atoms() -> list[str]:
+    """Every bracket atom of the MOSES splits (molsets package data; a fast regex over the files)."""
+    import re
+
+    out: set[str] = set()
+    try:
+        data = _package_dir("moses") / "dataset/data"
+    except SystemExit:
+        return []
+    for split in ("train", "test", "test_scaffolds"):
+        with gzip.open(data / f"{split}.csv.gz", "rt") as fh:
+            out |= set(re.findall(r"\[[^\]]+]", fh.read()))
+    return sorted(out)
+
+
 def molecule_smiles() -> list[str]:
     """SMILES from USPTO-50k (if found), RDKit's NCI set, ChEMBL drugs and B3DB."""
     out = []
-    uspto = Path(__file__).resolve().parents[3] / "shared/data/uspto50k/USPTO_50k_MHN_prepro.csv.gz"
-    if uspto.is_file():
+    uspto = _shared_file("uspto50k/USPTO_50k_MHN_prepro.csv.gz")
+    if uspto is not None:
         import pandas as pd
 
         df = pd.read_csv(uspto)
@@ -70,6 +93,7 @@ def main() -> None:
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
     counts = collections.Counter(t for s in molecule_smiles() for t in SMILES_REGEX.findall(s) if t.startswith("["))
+    counts.update({t: args.min_count for t in moses_bracket_atoms()})
     units = sorted(t for t, c in counts.items() if c >= args.min_count)
     ASSETS.mkdir(exist_ok=True)
     (ASSETS / "molecule_units.txt").write_text("\n".join(units) + "\n")
