@@ -180,9 +180,8 @@ class SpacerRequest(Request):
         return mask
 
     def accept(self, gen) -> bool:
-        from naturelm.language.codecs import dna_to_rna
-
-        return gen.valid and gen.tag == self.tag and dna_to_rna(gen.canonical) in self.spacers
+        # the canonical RNA may hold U (or T, which the RNA codec tolerates): compare in RNA letters
+        return gen.valid and gen.tag == self.tag and gen.canonical.replace("T", "U") in self.spacers
 
 
 # ---------------------------------------------------------------------------------------------- molecules
