@@ -17,10 +17,11 @@ setup: $(STAMP)
 
 # Optional system packages (root): headless Chromium for the playground test, Debian data sources
 # (UniProt sample; miRBase hairpins and EMBOSS's curated test CDS extracted from their packages without installing
-# them); mmseqs2 for the protein-diversity cross-check (tasks/proteins.py, engine="mmseqs2").
+# them); mmseqs2 for the protein-diversity cross-check (tasks/proteins.py, engine="mmseqs2"); openbabel (obabel) for
+# AutoDock Vina docking through dockstring (tasks/protein_to_molecule.py, NATURELM_DOCK_SAMPLE).
 setup-system:
 	apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver mmseqs2-examples mmseqs2 >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver mmseqs2-examples mmseqs2 openbabel >/dev/null
 	d="$${NATURELM_CACHE:-$(HOME)/.cache/naturelm}/optimir" && mkdir -p "$$d" && cd "$$d" && \
 	  apt-get download optimir && dpkg-deb -x optimir_*.deb root
 	d="$${NATURELM_CACHE:-$(HOME)/.cache/naturelm}/emboss" && mkdir -p "$$d" && cd "$$d" && \

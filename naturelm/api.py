@@ -622,6 +622,9 @@ class NatureLM:
             return _batched(methods[task], inputs, k)
         if task == "bbb_optimization":
             return [_safe(lambda x: self.optimize_molecule(x, "bbb", n=k), x) for x in inputs]
+        if task in ("protein_to_dna", "dna_to_protein"):  # a gene (up to 3 nt per residue) needs a longer budget
+            return self._ask(task, inputs, k, beams=False, seed=self._next_seed(len(inputs)),
+                             max_new_tokens=max(512, self.max_new_tokens))
         return self._ask(task, inputs, k, beams=False, seed=self._next_seed(len(inputs)))  # the other tasks pass their instruction
 
 

@@ -367,3 +367,16 @@ def test_cross_domain_endpoints_answer_with_checks(client, task, body):
 def test_cross_domain_endpoints_reject_bad_input(client, task, body, needle):
     r = client.post(f"/v1/tasks/{task}", json=body)
     assert 400 <= r.status_code < 500 and needle in r.text
+
+
+@pytest.mark.slow
+@needs("dockstring")
+def test_vina_docks_through_dockstring():
+    import shutil
+
+    from naturelm.tasks.protein_to_molecule import docking_metrics
+
+    if shutil.which("obabel") is None:
+        pytest.skip("obabel (Debian openbabel) not installed")
+    out = docking_metrics([["CC(=O)Nc1ccc(O)cc1", None]], ["DRD3"], 1)
+    assert out["vina_n"] == 1 and -12.0 < out["vina_mean"] < -3.0 and out["vina_seconds"] > 0
