@@ -33,30 +33,24 @@ def hash_split(key: str, seed: int, valid: float, test: float) -> str:
 
 
 def scaffold_key(smiles: str) -> str:
-    """Bemis-Murcko scaffold SMILES of the molecule without stereo; `conn:<InChIKey first block>` when acyclic."""
-    return molecule_keys(smiles)[0]
-
-
-def molecule_keys(smiles: str) -> tuple[str, str]:
-    """(scaffold key, connectivity key of naturelm.data.splits) of a molecule."""
+    """Bemis-Murcko scaffold SMILES of the molecule without stereo; `conn:` + its connectivity key when acyclic."""
     from rdkit import Chem, RDLogger
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
     RDLogger.DisableLog("rdApp.*")
-    conn = connectivity_key(smiles)
     mol = Chem.MolFromSmiles(smiles)
     if mol is None:
-        return "invalid:" + smiles, conn
+        return "invalid:" + smiles
     Chem.RemoveStereochemistry(mol)
     scaffold = Chem.MolToSmiles(MurckoScaffold.GetScaffoldForMol(mol))
-    return (scaffold if scaffold else "conn:" + conn), conn
+    return scaffold if scaffold else "conn:" + connectivity_key(smiles)
 
 
 def split_ligands(rows: list[dict], holdout_gene: str | None, seed: int, valid: float, test: float) -> list[dict]:
     """Each measured row with `split` and `holdout` ("target" for the held-out target, "scaffold" for the other
     test rows, "" otherwise) added; keys are computed once per molecule. A row of another split whose molecule
     has the connectivity of a test molecule (e.g. measured on the held-out target too) gets split "removed"."""
-    keys = {r["smiles"]: molecule_keys(r["smiles"]) for r in rows}
+    keys = {r["smiles"]: (scaffold_key(r["smiles"]), connectivity_key(r["smiles"])) for r in rows}
     out = []
     for r in rows:
         if r["gene"] == holdout_gene:
