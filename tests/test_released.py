@@ -299,3 +299,34 @@ def test_default_tokenizer_has_no_unk_on_uspto50k_and_moses(uspto_dir):
     sample = smiles[::50]
     assert all(len("".join(SMILES_REGEX.findall(s))) == len(s) for s in sample)
     assert not [s for s in sample if tok.unk_token_id in tok.encode(f"<mol>{s}</mol>")]
+
+
+def test_vllm_backend_feeds_the_released_prompt_ids(released, golden, monkeypatch):
+    """The vLLM backend (GPU) through a stand-in `vllm` module: what it is given and how its ids are read back."""
+    import sys
+    import types
+
+    calls = {}
+
+    class FakeLLM:
+        def __init__(self, model, skip_tokenizer_init, **kw):
+            calls["init"] = dict(model=model, skip_tokenizer_init=skip_tokenizer_init)
+
+        def generate(self, prompts, params):
+            calls["prompts"], calls["params"] = prompts, params
+            ids = golden["NatureLM-8x7B"]["decode"]["mol_spaced"]["ids"]
+            out = types.SimpleNamespace(token_ids=ids, cumulative_logprob=-1.5)
+            return [types.SimpleNamespace(outputs=[out]) for _ in prompts]
+
+    fake = types.SimpleNamespace(LLM=FakeLLM, SamplingParams=lambda **kw: kw)
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    from naturelm.generate.vllm_backend import VLLMBackend
+
+    backend = VLLMBackend(released["8x7b-model"])
+    assert calls["init"]["skip_tokenizer_init"] is True
+    (g,) = backend.generate("What is the SMILES of aspirin?", n=1)
+    case = golden["NatureLM-8x7B"]["encode"]["prompt_aspirin"]
+    assert calls["prompts"] == [{"prompt_token_ids": case["ids"]}]
+    tok = backend.tok
+    assert set(calls["params"]["stop_token_ids"]) == {tok.eos_token_id} | {tok.tag_token_id(t.close) for t in tok.tags.values()}
+    assert g.tag == "mol" and g.canonical == "CC(=O)Oc1ccccc1C(=O)O" and g.valid
