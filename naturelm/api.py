@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import os
@@ -13,7 +14,8 @@ from functools import partial
 import re
 from pathlib import Path
 
-from naturelm.errors import ConfigError, DataSourceMissing, EntityError
+from naturelm import arguments
+from naturelm.errors import ConfigError, DataSourceMissing, EntityError, InputError
 from naturelm.generate.engine import Engine, mean_logprob
 from naturelm.generate.postprocess import Classification, Generation, dedup, to_generation
 from naturelm.tasks import checks
@@ -675,3 +677,18 @@ def _gen(properties: dict) -> dict:
     """Split generation options (max_new_tokens, temperature, ...) out of a properties dict."""
     keys = ("max_new_tokens", "temperature", "top_p", "seed", "constrained", "max_retries", "batch_size", "max_draws")
     return {k: properties.pop(k) for k in keys if k in properties}
+
+
+def _engine_option(name: str, value) -> None:
+    """Keyword options of `generate` are the engine's: an unknown one is an InputError, not a TypeError."""
+    if name not in inspect.signature(Engine.generate).parameters:
+        raise InputError(name, "not an option of generate")
+
+
+# Every public method checks its arguments first (naturelm.arguments): bad input raises InputError naming it.
+for _name, _extra in {"generate": _engine_option, "generate_molecules": arguments.finite}.items():
+    setattr(NatureLM, _name, arguments.checked(getattr(NatureLM, _name), _extra))
+for _name, _method in list(vars(NatureLM).items()):
+    if (inspect.isfunction(_method) and not _name.startswith("_") and _name not in ("generate", "generate_molecules")
+            and _name not in ("supports",)):
+        setattr(NatureLM, _name, arguments.checked(_method))

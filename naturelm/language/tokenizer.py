@@ -309,7 +309,7 @@ class NatureTokenizer:
                     parts.append(s)
                 text_buf.clear()
 
-        for tid in (int(i) for i in ids):
+        for tid in self._checked_ids(ids):
             if tid in self.special_ids:
                 if not skip_special_tokens:
                     flush_text()
@@ -341,6 +341,23 @@ class NatureTokenizer:
         if units is not None:
             parts.append(self._render(open_tag, units))
         return "".join(parts)
+
+    def _checked_ids(self, ids: Iterable[int]) -> list[int]:
+        """Ids as ints, or InputError for a non-integer or an id outside the vocabulary (never silently dropped)."""
+        import numbers
+
+        from naturelm.errors import InputError
+
+        out = []
+        for i, tid in enumerate(ids):
+            if isinstance(tid, bool) or not isinstance(tid, numbers.Integral) and not (
+                    hasattr(tid, "item") and isinstance(tid.item(), int)):
+                raise InputError(f"ids[{i}]", f"expected an integer token id, not {type(tid).__name__}")
+            tid = int(tid)
+            if not 0 <= tid < len(self):
+                raise InputError(f"ids[{i}]", f"id {tid} is outside this vocabulary (size {len(self)})")
+            out.append(tid)
+        return out
 
     @staticmethod
     def _render(tag: Tag, units: list[str]) -> str:

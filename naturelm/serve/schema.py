@@ -10,8 +10,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-MIN_TEMPERATURE = 0.01  # below this, logits / temperature overflow; 0 means greedy
-MAX_SEED = 2**63 - 1
+from naturelm.arguments import MAX_SEED, MIN_TEMPERATURE
 
 
 def utf8_text(value: str) -> str:
