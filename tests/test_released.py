@@ -330,3 +330,13 @@ def test_vllm_backend_feeds_the_released_prompt_ids(released, golden, monkeypatc
     tok = backend.tok
     assert set(calls["params"]["stop_token_ids"]) == {tok.eos_token_id} | {tok.tag_token_id(t.close) for t in tok.tags.values()}
     assert g.tag == "mol" and g.canonical == "CC(=O)Oc1ccccc1C(=O)O" and g.valid
+
+
+def test_fine_tuning_pairs_use_the_checkpoint_prompt(released):
+    from naturelm.train.data import IGNORE, encode_pair
+
+    tok = released_tok(released, "1b")
+    ids, labels = encode_pair(tok, "What is the SMILES of ethanol?", "<mol>CCO</mol>")
+    prompt = tok.encode(tok.format_prompt("What is the SMILES of ethanol?"), add_bos=True)
+    assert ids[: len(prompt)] == prompt and tok.decode(prompt).endswith("Response:")
+    assert labels[len(prompt):] == tok.encode("<mol>CCO</mol>", add_eos=True) and set(labels[: len(prompt)]) == {IGNORE}

@@ -256,11 +256,10 @@ def pad_batch(seqs: list[list[int]], labels: list[list[int]], pad_id: int, multi
 def encode_pair(tok, instruction: str, response: str) -> tuple[list[int], list[int]]:
     """Token ids and labels of one `Instruction: …\\n\\n\\nResponse: …` pair; loss on the response and EOS only.
 
-    The prompt is encoded on its own, exactly as at inference time. Unconditional generation records
+    The prompt (in the tokenizer's format, `tok.format_prompt`) is encoded on its own, exactly as at inference time. Unconditional generation records
     (instruction = a bare opening tag such as `<mol>`, paper §3) are trained raw: `<s><mol>` is the
     prompt, `…</mol></s>` the target.
     """
-    from naturelm.language.prompts import format_example
     from naturelm.language.tags import TAGS
 
     opening = {t.open: t.close for t in TAGS.values()}
@@ -269,7 +268,7 @@ def encode_pair(tok, instruction: str, response: str) -> tuple[list[int], list[i
         ids = tok.encode(response.strip(), add_bos=True, add_eos=True)
         n = len(tok.encode(bare + opening[bare], add_bos=True)) - 1  # BOS + the opening tag
         return ids, [IGNORE] * n + ids[n:]
-    prompt, resp = format_example(instruction, response)
+    prompt, resp = tok.format_prompt(instruction), response.strip()  # the checkpoint's own prompt format
     p = tok.encode(prompt, add_bos=True)
     r = tok.encode(resp, add_eos=True)
     return p + r, [IGNORE] * len(p) + r
