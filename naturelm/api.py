@@ -115,13 +115,16 @@ class NatureLM:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: str | os.PathLike, device: str = "cpu", dtype=None, quantize: str | None = None,
-             **kw) -> "NatureLM":
+             threads: int | None = None, **kw) -> "NatureLM":
         """Our checkpoint directory or a released NatureLM one as downloaded (docs/released-checkpoints.md): its
         vocabulary rebuilt by `NatureTokenizer.from_released`, no remote code; prompts in the tokenizer's format.
 
         `quantize`: "int8" or "int4" weight-only quantization for CPU decoding (`naturelm.generate.quantize`;
         the weights are read in the checkpoint's own dtype, then quantized), None: as stored (docs/inference.md
-        says which to use where)."""
+        says which to use where).
+
+        On CPU, torch's threads are set on purpose (naturelm.generate.threads): `threads` when given, else
+        OMP_NUM_THREADS when set, else 1 for a small model (faster on a busy machine), else one per core (max 8)."""
         from transformers import AutoModelForCausalLM
 
         from naturelm.language import NatureTokenizer
@@ -148,6 +151,10 @@ class NatureLM:
             raise ConfigError(f"{p}: tokenizer has {len(tok)} ids but the model only {n_model}; wrong tokenizer files?")
         if quantize is not None:
             quantize_model(model, quantize)
+        if str(device).startswith("cpu"):
+            from naturelm.generate.threads import set_inference_threads
+
+            set_inference_threads(model, threads)
         kw.setdefault("path", p)
         kw.setdefault("rank_weight", _rank_weight(p))
         return cls(model, tok, **kw)

@@ -6,6 +6,7 @@ A block may be preceded by a marker comment, `<!-- docs-test: DIRECTIVE | DIRECT
   slow                 run only under `-m slow` (the default suite runs the unmarked blocks)
   replace OLD NEW      substitute before running (e.g. a doc's `runs/sft` -> the shipped checkpoint)
   drop TEXT            leave out the lines containing TEXT (e.g. a server that would never return)
+  requires uspto50k    skipped when USPTO-50k is not found (../shared/data/uspto50k or $NATURELM_USPTO50K)
 Unmarked shell and Python blocks run in the default suite, so they must be quick. Every `naturelm` command line
 in every shell block (run or not) must parse against the real CLI (options and arguments exist, required ones are
 given), and long commands must show `--limit` or state their time in a comment.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, USPTO_DIR
 
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
 FENCE = re.compile(r"(?:<!--\s*docs-test:(?P<marker>.*?)-->\s*\n)?^```(?P<lang>[\w-]*)\n(?P<body>.*?)^```", re.S | re.M)
@@ -44,6 +45,7 @@ class Block:
     reason: str = ""
     replace: list[tuple[str, str]] = field(default_factory=list)
     drop: list[str] = field(default_factory=list)
+    requires: list[str] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -78,6 +80,8 @@ def parse_marker(block: Block, marker: str) -> None:
             block.replace.append((words[1], words[2]))
         elif head == "drop" and len(words) == 2:
             block.drop.append(words[1])
+        elif head == "requires" and words[1:] == ["uspto50k"]:
+            block.requires.append("uspto50k")
         else:
             raise ValueError(f"unknown docs-test directive {directive!r}")
 
@@ -212,7 +216,12 @@ def test_json_blocks_parse(block):
 
 
 def _run(block: Block, tmp_path: Path, timeout: int) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "NATURELM_DOCS_TMP": str(tmp_path)}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    if "uspto50k" in block.requires:
+        uspto = Path(env.get("NATURELM_USPTO50K") or USPTO_DIR)
+        if not uspto.exists():
+            pytest.skip(f"{block.id} needs USPTO-50k ({uspto} not found; set NATURELM_USPTO50K)")
+        env["NATURELM_USPTO50K"] = str(uspto)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     text = block.runnable().replace("$TMP", str(tmp_path))
     if block.kind == "python":

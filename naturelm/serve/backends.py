@@ -41,11 +41,11 @@ class VLLMNatureLM(NatureLM):
         return super().retrosynthesis(product, k=k, method="model" if method == "auto" else method, **kw)
 
 
-def load_model(path: Path, backend: str = "engine", quantize: str | None = None):
+def load_model(path: Path, backend: str = "engine", quantize: str | None = None, threads: int | None = None):
     """A loaded model behind the `NatureLM.generate` contract and its task methods (`quantize`: the engine's
-    weight-only int8/int4 CPU quantization, see `NatureLM.load`)."""
+    weight-only int8/int4 CPU quantization; `threads`: torch CPU threads; see `NatureLM.load`)."""
     if backend == "engine":
-        return NatureLM.load(path, quantize=quantize)
+        return NatureLM.load(path, quantize=quantize, threads=threads)
     if quantize is not None:
         raise ConfigError("--quantize applies to the engine backend (CPU); vLLM loads the checkpoint as stored")
     if backend == "vllm":

@@ -60,6 +60,9 @@ def serve(
     max_wait_ms: float = typer.Option(5.0, help="how long the batcher collects requests"),
     timeout: float = typer.Option(120.0, help="per-request generation timeout in seconds (408 after)"),
     name: str = typer.Option(None, help="model id reported by /v1/models (default: the directory name)"),
+    threads: int = typer.Option(None, "--threads", min=1,
+                                help="torch CPU threads (default: OMP_NUM_THREADS, else 1 for a small model, else one "
+                                     "per core up to 8; naturelm.generate.threads)"),
     quantize: str = typer.Option(None, "--quantize", help="int8 or int4: weight-only quantized CPU decoding (docs/inference.md); default: as stored"),
     allowed_host: list[str] = typer.Option(None, "--allowed-host",
                                            help="Host header value to answer (repeatable); default: the bind "
@@ -73,7 +76,7 @@ def serve(
 
     try:
         path = Path(model) if model is not None else default_checkpoint()
-        loaded = load_model(path, backend, quantize=quantize)
+        loaded = load_model(path, backend, quantize=quantize, threads=threads)
     except NatureLMError as err:
         typer.secho(f"error: {err}", fg=typer.colors.RED, err=True)
         raise typer.Exit(2) from None
