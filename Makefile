@@ -57,9 +57,9 @@ naturelm-tiny: setup
 	  c['naturelm_rank_weight']=float(sys.argv[1]); json.dump(c, open('checkpoints/naturelm-tiny/generation_config.json','w'), indent=2)" $(RANK_WEIGHT)
 	cp data_build/model-tiny/card.json checkpoints/naturelm-tiny/data_card.json
 	$(BIN)/naturelm eval --model retrosim --tasks retrosynthesis --data data_build/model-tiny --out $(TINY)/eval-retrosim
-	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny \
+	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny --update-results \
 	  --split valid --limit 300 --model-beams 0 --processes 2
-	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny \
+	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny --update-results \
 	  --split test --weight $(RANK_WEIGHT) --model-beams 10 --processes 2 \
 	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
 	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,retrosim --rank --rank-weight $(RANK_WEIGHT) \
@@ -77,10 +77,10 @@ naturelm-tiny: setup
 	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks property_optimization,bbb_classification,\
 	bbb_optimization,protein_generation,text_to_protein,rna_generation,composition_to_material,property_to_material,\
 	guide_rna --limit 100 --data data_build/model-tiny --out $(TINY)/eval-tasks100
-	OMP_NUM_THREADS=1 $(BIN)/python bench/tiny_curve.py --stages $(TINY)/sft $(TINY)/sft-long $(TINY)/sft-final $(TINY)/sft-gen \
+	OMP_NUM_THREADS=1 $(BIN)/python bench/tiny_curve.py --update-results --stages $(TINY)/sft $(TINY)/sft-long $(TINY)/sft-final $(TINY)/sft-gen \
 	  --data data_build/model-tiny --limit 50 --weight $(RANK_WEIGHT) \
 	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
-	$(BIN)/python bench/tiny_eval_summary.py $(TINY)/eval $(TINY)/eval-fwd $(TINY)/eval-naming $(TINY)/eval-tasks \
+	$(BIN)/python bench/tiny_eval_summary.py --update-results $(TINY)/eval $(TINY)/eval-fwd $(TINY)/eval-naming $(TINY)/eval-tasks \
 	  $(TINY)/eval-p2m $(TINY)/eval-t05 $(TINY)/eval-tasks100
 
 bench: setup

@@ -12,6 +12,8 @@ tests/generate_reference.py, in the same run, with the answers compared. Writes 
 """
 from __future__ import annotations
 
+import sys
+
 import argparse
 import json
 import platform
@@ -19,6 +21,8 @@ import statistics
 import threading
 import time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py, also when imported
+from results_path import add_output_args, output_path  # noqa: E402
 
 PRODUCTS = ["CC(=O)Nc1ccc(O)cc1", "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "O=C(O)c1ccccc1OC(C)=O", "CN1CCC[C@H]1c1cccnc1",
             "Cn1c(=O)c2c(ncn2C)n(C)c1=O", "COc1ccc2[nH]cc(CCNC(C)=O)c2c1", "CC(=O)OCC(=O)[C@@]1(O)CC[C@H]2[C@@H]3CCC4=CC(=O)C=C[C@]4(C)[C@H]3[C@@H](O)C[C@@]21C",
@@ -168,8 +172,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 is fastest on a shared 2-core box)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results" / "generate_throughput.json"))
+    add_output_args(ap)
     args = ap.parse_args()
+    args.out = str(output_path(args, "generate_throughput.json"))
 
     import torch
 

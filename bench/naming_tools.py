@@ -13,6 +13,8 @@ Writes bench/results/naming_tools.json. Usage: python bench/naming_tools.py [--n
 """
 from __future__ import annotations
 
+import sys
+
 import argparse
 import gzip
 import importlib.util
@@ -28,6 +30,8 @@ from naturelm.data.naming import WARMUP, build_naming_pairs
 from naturelm.data.sources.names import SOURCES, load_names, records, single_component
 from naturelm.tools.namers import NAMERS, name_with
 from naturelm.tools.opsin import inchikey, names_match, names_to_smiles
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py, also when imported
+from results_path import add_output_args, output_path  # noqa: E402
 
 
 def _sample(items: list, n: int, seed: int) -> list:
@@ -97,8 +101,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--engine-n", type=int, default=0, help="also time the naming engine on N MOSES molecules")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results/naming_tools.json"))
+    add_output_args(ap)
     args = ap.parse_args()
+    args.out = str(output_path(args, "naming_tools.json"))
 
     verified = load_names()
     per = args.n // len(SOURCES)

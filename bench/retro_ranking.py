@@ -13,6 +13,8 @@ Usage: python bench/retro_ranking.py --model CKPT --data DIR --split valid [--li
 """
 from __future__ import annotations
 
+import sys
+
 import argparse
 import json
 import time
@@ -22,6 +24,8 @@ from naturelm.eval.harness import load_predictor, order_union, union_scores
 from naturelm.tasks.base import Context, Example, get_task
 from naturelm.tasks.baselines.base import Candidate
 from naturelm.tasks.baselines.retrosim import RetroSim
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py, also when imported
+from results_path import add_output_args, output_path  # noqa: E402
 
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 15.0)
 
@@ -119,7 +123,7 @@ def main() -> None:
                     help="JSONL of RetroSim candidates written by `naturelm eval` (same examples, same order)")
     ap.add_argument("--model-beams", type=int, default=10, help="model beam candidates added to the union (0: none)")
     ap.add_argument("--processes", type=int, default=1, help="worker processes (each loads the model)")
-    ap.add_argument("--out", type=Path, default=None)
+    add_output_args(ap)  # NAME: retro_ranking_{split}.json
     args = ap.parse_args()
 
     weights = WEIGHTS if args.split == "valid" else sorted({0.0, args.weight or 0.0})
@@ -130,7 +134,7 @@ def main() -> None:
         result["best_weight"] = max(weights, key=lambda w: (top[f"union, w={w}"]["top_1"], top[f"union, w={w}"]["top_3"]))
     else:
         result["weight"] = args.weight
-    out = args.out or Path(__file__).parent / "results" / f"retro_ranking_{args.split}.json"
+    out = output_path(args, f"retro_ranking_{args.split}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
     for name, m in top.items():

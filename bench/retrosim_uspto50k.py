@@ -12,6 +12,8 @@ connectivity, often the identical reaction): `--index leak-free` fits the index 
 """
 from __future__ import annotations
 
+import sys
+
 import argparse
 import hashlib
 import json
@@ -19,6 +21,8 @@ import os
 import platform
 import time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py, also when imported
+from results_path import add_output_args, output_path  # noqa: E402
 
 KS = (1, 3, 5, 10)
 LITERATURE = {"source": "Coley et al. 2017 (RetroSim, class unknown), as reported in later USPTO-50k papers",
@@ -82,7 +86,7 @@ def main() -> None:
                     help="leak-free: no training reaction whose product is a test product (by connectivity)")
     ap.add_argument("--only-leaked", action="store_true",
                     help="score only test reactions whose product the standard index holds")
-    ap.add_argument("--out", default=None, help="default: bench/results/retrosim_uspto50k[_leak-free][_only-leaked].json")
+    add_output_args(ap)  # NAME: retrosim_uspto50k[_leak-free][_only-leaked].json
     ap.add_argument("--no-resume", action="store_true", help="ignore and overwrite saved partial predictions")
     args = ap.parse_args()
 
@@ -153,7 +157,7 @@ def main() -> None:
         "env": {"rdkit": rdkit.__version__, "python": platform.python_version(), "cpus": os.cpu_count()},
     }
     suffix = ("_leak-free" if args.index == "leak-free" else "") + ("_only-leaked" if args.only_leaked else "")
-    out = Path(args.out or Path(__file__).parent / "results" / f"retrosim_uspto50k{suffix}.json")
+    out = output_path(args, f"retrosim_uspto50k{suffix}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: result[k] for k in ("retrosim", "nn_copy_baseline", "ratio_retrosim_over_nn_copy")}, indent=2))

@@ -13,6 +13,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py, also when imported
+from results_path import add_output_args, output_path  # noqa: E402
 
 BENCH = Path(__file__).parent
 REPO = BENCH.parent
@@ -42,8 +44,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes (minutes); results are noisier")
     ap.add_argument("--only", default=None, help="comma-separated benchmark names")
-    ap.add_argument("--out", default=str(BENCH / "results" / "summary.json"))
+    add_output_args(ap)
     args = ap.parse_args()
+    args.out = str(output_path(args, "summary.json"))
     plan = QUICK if args.quick else FULL
     names = args.only.split(",") if args.only else list(plan)
     unknown = sorted(set(names) - set(plan))
@@ -51,12 +54,12 @@ def main() -> int:
         ap.error(f"unknown benchmarks {unknown}; choose from {sorted(plan)}")
     runs = {}
     for name in names:
-        cmd = [sys.executable, str(BENCH / f"{name}.py"), *plan[name]]
+        cmd = [sys.executable, str(BENCH / f"{name}.py"), *plan[name], *(["--update-results"] if args.update_results else [])]
         print(f"== {name}: {' '.join(cmd[1:])}", flush=True)
         t0 = time.perf_counter()
         rc = subprocess.call(cmd, cwd=REPO)
         runs[name] = {"returncode": rc, "seconds": round(time.perf_counter() - t0, 1), "args": plan[name],
-                      "result": f"bench/results/{name}.json"}
+                      "result": f"bench/{'results' if args.update_results else 'runs'}/{name}.json"}
     summary = {"quick": args.quick, "runs": runs, "not_run_here": MANUAL}
     Path(args.out).write_text(json.dumps(summary, indent=1))
     failed = [n for n, r in runs.items() if r["returncode"]]

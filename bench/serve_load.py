@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 
 from tqdm import tqdm
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py, also when imported
+from results_path import add_output_args, output_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 PRODUCTS = ["CC(=O)Nc1ccc(O)cc1", "CC(=O)Oc1ccccc1C(=O)O", "CC(C)Cc1ccc(C(C)C(=O)O)cc1", "COc1ccc2[nH]cc(CCN)c2c1",
@@ -102,8 +104,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=128, help="requests in the concurrent phase")
     ap.add_argument("--sequential", type=int, default=32, help="requests in the one-at-a-time phase")
     ap.add_argument("--max-tokens", type=int, default=32)
-    ap.add_argument("--out", default=str(REPO / "bench" / "results" / "serve_load.json"))
+    add_output_args(ap)
     args = ap.parse_args()
+    args.out = str(output_path(args, "serve_load.json"))
 
     bodies = [{"messages": [{"role": "user", "content":
                f"Please suggest possible reactants for the given product <product>{PRODUCTS[i % len(PRODUCTS)]}</product>"}],

@@ -21,7 +21,7 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py
 from results_path import add_output_args, output_path  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from retro_ranking import evaluate  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py, also when imported
+from results_path import add_output_args, output_path  # noqa: E402
 
 MODEL_FILES = ("config.json", "generation_config.json", "tokenizer.json", "naturelm_tokenizer.json")
 
@@ -60,8 +62,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=50)
     ap.add_argument("--weight", type=float, default=0.0)
     ap.add_argument("--retrosim-predictions", type=Path, default=None)
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "tiny_curve.json")
+    add_output_args(ap)
     args = ap.parse_args()
+    args.out = output_path(args, "tiny_curve.json")
     rows, offset = [], 0.0
     with tempfile.TemporaryDirectory() as tmp:
         for stage in args.stages:

@@ -6,9 +6,13 @@ Writes bench/results/naturelm_tiny_eval.json: per run, its settings, results, pe
 """
 from __future__ import annotations
 
+import sys
+
 import argparse
 import json
 from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py, also when imported
+from results_path import add_output_args, output_path  # noqa: E402
 
 KEEP = ("settings", "results", "tasks", "notes", "oracles", "wall_s", "data", "created")
 
@@ -17,8 +21,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("runs", type=Path, nargs="+", help="naturelm eval output dirs (each with results.json)")
     ap.add_argument("--checkpoint", default="checkpoints/naturelm-tiny")
-    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "naturelm_tiny_eval.json")
+    add_output_args(ap)
     args = ap.parse_args()
+    args.out = output_path(args, "naturelm_tiny_eval.json")
     missing = [str(r) for r in args.runs if not (r / "results.json").is_file()]
     if missing:
         raise SystemExit(f"no results.json in {', '.join(missing)}: run the `naturelm eval` commands of `make naturelm-tiny`")

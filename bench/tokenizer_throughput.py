@@ -4,6 +4,8 @@ Writes bench/results/tokenizer_throughput.json. Usage: python bench/tokenizer_th
 """
 from __future__ import annotations
 
+import sys
+
 import argparse
 import json
 import time
@@ -13,6 +15,8 @@ import pandas as pd
 
 from naturelm.language import NatureTokenizer, wrap
 from naturelm.language.codecs.molecule import SMILES_REGEX
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py, also when imported
+from results_path import add_output_args, output_path  # noqa: E402
 
 USPTO = Path(__file__).resolve().parents[2] / "shared/data/uspto50k/USPTO_50k_MHN_prepro.csv.gz"
 
@@ -20,8 +24,9 @@ USPTO = Path(__file__).resolve().parents[2] / "shared/data/uspto50k/USPTO_50k_MH
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=100_000)
-    ap.add_argument("--out", default=str(Path(__file__).parent / "results/tokenizer_throughput.json"))
+    add_output_args(ap)
     args = ap.parse_args()
+    args.out = str(output_path(args, "tokenizer_throughput.json"))
     df = pd.read_csv(USPTO)
     pool = list(df["prod_smiles"]) + list(df["reactants_can"])
     smiles = [pool[i % len(pool)] for i in range(args.n)]
