@@ -491,17 +491,21 @@ class NatureLM:
     # ------------------------------------------------------------------ cross-domain
     def design_ligand(self, protein: str | None = None, target: str | None = None, n: int = 10, **gen):
         """n molecules for a protein given by its (pocket) sequence, or a target by gene symbol or name (one of the
-        30 MoleculeACE targets, naturelm.data.sources.moleculeace.TARGETS). Checks: the target, drug-likeness
-        (QED) and, for a named target, the affinity oracle where a built data dir is known (else unverified)."""
+        30 MoleculeACE targets, naturelm.data.sources.moleculeace.TARGETS). Checks: drug-likeness (QED) and the
+        target's affinity oracle for a named target or a sequence that is a known (dockstring) pocket, else
+        unverified."""
         from naturelm.data.instructions import target_text
-        from naturelm.data.sources.moleculeace import find_target
+        from naturelm.data.sources.dockstring import pocket_sequences
+        from naturelm.data.sources.moleculeace import TARGETS, find_target
         from naturelm.language.codecs import get_codec
 
         if (protein is None) == (target is None):
             raise ConfigError("design_ligand: give protein= (a sequence) or target= (a gene symbol or name), not both")
         if protein is not None:
             seq = get_codec("protein").canonicalize(protein)
-            gene, prompt_target = None, target_text({"sequence": seq}, "sequence")
+            known = {g for g, _ in TARGETS.values()}
+            gene = next((g for g, s in pocket_sequences().items() if s == seq and g in known), None)
+            prompt_target = target_text({"sequence": seq}, "sequence")
         else:
             gene, name = find_target(target)
             prompt_target = target_text({"gene": gene, "target_name": name}, "name")

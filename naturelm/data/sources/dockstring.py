@@ -7,6 +7,7 @@ metal ions) are skipped and counted. It is the crystallised domain, with gaps wh
 """
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
@@ -85,3 +86,14 @@ def load_dockstring_targets(genes: set[str] | None = None) -> Loaded:
                         "box": docking_box(conf) if conf.is_file() else {}})
     report.kept = len(records)
     return Loaded(records, report)
+
+
+@functools.lru_cache(maxsize=1)
+def pocket_sequences() -> dict[str, str]:
+    """Pocket sequence of every dockstring receptor by gene (read once; empty when dockstring is absent)."""
+    from naturelm.errors import DataSourceMissing
+
+    try:
+        return {r["gene"]: r["sequence"] for r in load_dockstring_targets().records}
+    except DataSourceMissing:
+        return {}

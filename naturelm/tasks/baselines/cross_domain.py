@@ -18,17 +18,6 @@ from naturelm.tasks.baselines.base import Candidate
 ACTIVE = 6.0
 
 
-def _pockets() -> dict[str, str]:
-    """Pocket sequences of the dockstring receptors by gene (empty when dockstring is absent)."""
-    from naturelm.data.sources.dockstring import load_dockstring_targets
-    from naturelm.errors import DataSourceMissing
-
-    try:
-        return {r["gene"]: r["sequence"] for r in load_dockstring_targets().records}
-    except DataSourceMissing:
-        return {}
-
-
 class LigandRetrieval:
     name = "ligand_retrieval"
 
@@ -41,7 +30,9 @@ class LigandRetrieval:
         self.actives: dict[str, list[str]] = {}
         for r in sorted(rows, key=lambda r: -r["p_affinity"]):
             self.actives.setdefault(r["gene"], []).append(r["smiles"])
-        self.pockets = _pockets()
+        from naturelm.data.sources.dockstring import pocket_sequences
+
+        self.pockets = pocket_sequences()
 
     def supports(self, task: str) -> bool:
         return task == "protein_to_molecule"
