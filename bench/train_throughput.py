@@ -1,12 +1,16 @@
-"""SFT training throughput of the tiny config on CPU: our loop vs a padded HF Trainer baseline, same run.
+"""SFT training throughput of the tiny config on CPU: v1's settings against improved ones, interleaved in one run.
 
-Measures, on the same instruction records, model, batch size and thread count:
-- effective (non-padding) tokens/s of our length-bucketed SFT loop (`naturelm.train`) and of HF `Trainer`
-  with random batches padded to the longest sequence (its default) and padded to `max_length` (fully naive);
-- achieved model FLOP/s (6·N per token + attention) against the fp32 matmul peak measured in this run;
-- peak resident memory (RSS) of each phase.
+Arms (`--arms`, each its own copy of the same initial model and optimizer, fed the same length-bucketed batches):
+- `v1`: NatureLM-tiny v1's loop (1 torch thread as `make naturelm-tiny` ran it, LM head over every position);
+- `labelled`: the LM head and softmax on labelled (response) positions only (`train.loop.lm_loss`);
+- `threads2`: 2 torch threads (`train.threads: 2`);
+- `v2`: both (the tiny recipe's defaults now); `v2_compile`: v2 under torch.compile (`--compile`).
+Rounds of `--steps` timed optimizer steps per arm alternate, so machine contention hits every arm alike; the
+result is each arm's effective (non-padding) tokens/s and its ratio to v1 in the same run, and the share of
+padding cells in the batches. `--hf` adds the old comparison with HF Trainer on padded random batches.
 
-    python bench/train_throughput.py --data data/tiny --steps 12
+    python bench/train_throughput.py --data DIR --rounds 3 --steps 4
+Without --data the SFT pairs are USPTO-50k retrosynthesis and forward instructions (the bulk of the tiny recipe).
 Writes bench/results/train_throughput.json.
 """
 
@@ -71,28 +75,6 @@ def flops_per_token(cfg, seq_len: float) -> float:
     return 6 * matmul + 6 * layers * d * seq_len  # QK^T and AV, forward + backward, causal half
 
 
-def ours(data_dir: Path, steps: int, micro: int, n_examples: int, max_length: int, seed: int) -> dict:
-    """Our loop on length-bucketed batches; timing from its per-step metrics."""
-    from naturelm.train.config import load_config
-    from naturelm.train.loop import run
-    from naturelm.train.metrics import read_metrics
-
-    with tempfile.TemporaryDirectory() as out:
-        cfg = load_config(None, [f"data.dir={data_dir}", f"data.max_examples={n_examples}", f"data.max_length={max_length}",
-                                 f"seed={seed}", "model.config=tiny", f"train.max_steps={steps}",
-                                 f"train.micro_batch_size={micro}", "train.warmup_steps=1", "train.lr=1e-3",
-                                 "ckpt.every=0", "log.eval_every=0", "log.tensorboard=false", "log.plot=false"])
-        with PeakRSS() as mem:
-            run("sft", cfg, out)
-        rows = read_metrics(out)
-    step_tokens = [r["tokens"] - (rows[i - 1]["tokens"] if i else 0) for i, r in enumerate(rows)]
-    timed = range(WARMUP, len(rows))
-    tokens = sum(step_tokens[i] for i in timed)
-    seconds = sum(step_tokens[i] / rows[i]["tokens_per_s"] for i in timed)
-    return {"effective_tokens_per_s": tokens / seconds, "timed_steps": len(timed), "tokens": tokens,
-            "seconds": seconds, "peak_rss_mb": mem.peak_mb}
-
-
 def padded_fraction(data, steps: int) -> float:
     """Share of the micro-batch cells that are padding in our schedule (first `steps` steps)."""
     pad = total = 0
@@ -148,14 +130,93 @@ def hf_trainer(data, tok, steps: int, micro: int, max_length: int, seed: int, pa
             "seconds": seconds, "padded_fraction": 1 - sum(counts[:steps]) / sum(cells[:steps]), "peak_rss_mb": mem.peak_mb}
 
 
+ARMS = {  # name -> (torch threads, LM head on labelled positions only, torch.compile)
+    "v1": (1, False, False), "labelled": (1, True, False), "threads2": (2, False, False), "v2": (2, True, False),
+    "v2_compile": (2, True, True),
+}
+
+
+def uspto_records(n: int, seed: int) -> list[dict]:
+    """n SFT records from USPTO-50k's training split: retrosynthesis and forward instructions, alternating."""
+    import random
+
+    from naturelm.data.instructions import forward_records, retrosynthesis_records
+    from naturelm.data.sources.uspto50k import load_uspto50k
+
+    train = load_uspto50k(split="train").records[: n // 2 + 1]
+    rng = random.Random(seed)
+    retro, fwd = retrosynthesis_records(train, rng), forward_records(train, rng)
+    return [r for pair in zip(retro, fwd) for r in pair][:n]
+
+
+def arms_interleaved(data, tok, arms: list[str], rounds: int, steps: int, micro: int, seed: int) -> dict:
+    """Per arm: effective tokens/s over `rounds` x `steps` timed steps (one warm-up step per arm first), arms
+    alternating round by round on the same batches; each step is forward, backward, clip and AdamW as in the loop."""
+    import copy
+
+    import torch
+
+    from naturelm.model.configs import build_model
+    from naturelm.train.loop import lm_loss
+
+    base = build_model("tiny", tokenizer=tok, seed=seed)
+    state = {}
+    for name in arms:
+        threads, labelled, compiled = ARMS[name]
+        model = copy.deepcopy(base).train()
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.1)
+        run_model = torch.compile(model) if compiled else model
+        state[name] = {"model": model, "run": run_model, "opt": opt, "threads": threads, "labelled": labelled,
+                       "tokens": 0, "seconds": 0.0, "setup_s": 0.0}
+
+    def step(arm, idx):
+        batch = data.collate(idx)
+        units = data.units(idx)
+        if arm["labelled"] and arm["run"] is not arm["model"]:  # compiled: the body and head compile separately
+            loss, _ = lm_loss(arm["model"], batch, labelled_logits=True)
+        else:
+            loss, _ = lm_loss(arm["run"], batch, labelled_logits=arm["labelled"])
+        (loss / max(1, units)).backward()
+        torch.nn.utils.clip_grad_norm_(arm["model"].parameters(), 1.0)
+        arm["opt"].step()
+        arm["opt"].zero_grad(set_to_none=True)
+
+    before = torch.get_num_threads()
+    for name in arms:  # warm-up (and compilation) outside the timing
+        arm = state[name]
+        torch.set_num_threads(arm["threads"])
+        t0 = time.perf_counter()
+        step(arm, data.global_batch_indices(0))
+        arm["setup_s"] = time.perf_counter() - t0
+    for r in range(rounds):
+        for name in (arms if r % 2 == 0 else arms[::-1]):
+            arm = state[name]
+            torch.set_num_threads(arm["threads"])
+            for s in range(steps):
+                idx = data.global_batch_indices(1 + r * steps + s)
+                t0 = time.perf_counter()
+                step(arm, idx)
+                arm["seconds"] += time.perf_counter() - t0
+                arm["tokens"] += data.n_tokens(idx)
+    torch.set_num_threads(before)
+    return {name: {"threads": a["threads"], "labelled_logits": a["labelled"], "compiled": ARMS[name][2],
+                   "effective_tokens_per_s": a["tokens"] / a["seconds"], "tokens": a["tokens"],
+                   "seconds": round(a["seconds"], 2), "warmup_step_s": round(a["setup_s"], 2)}
+            for name, a in state.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT / "data" / "tiny"), help="built data dir (naturelm data build)")
-    parser.add_argument("--steps", type=int, default=12)
+    parser.add_argument("--data", default=None, help="built data dir (naturelm data build); default: USPTO-50k pairs")
+    parser.add_argument("--arms", default="v1,labelled,threads2,v2")
+    parser.add_argument("--compile", action="store_true", help="add the v2_compile arm")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=4, help="timed steps per arm and round")
     parser.add_argument("--micro", type=int, default=16)
     parser.add_argument("--examples", type=int, default=2000)
-    parser.add_argument("--max-length", type=int, default=512)
+    parser.add_argument("--max-length", type=int, default=384)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hf", action="store_true", help="also compare with HF Trainer (padded random batches)")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_throughput.json"))
     a = parser.parse_args()
 
@@ -165,36 +226,43 @@ def main() -> None:
     from naturelm.train.data import SFTData, load_tokenizer
     from naturelm.train.config import load_config
 
-    cfg = load_config(None, [f"data.dir={a.data}"])
+    cfg = load_config(None, [f"data.dir={a.data}"] if a.data else [])
     tok = load_tokenizer(cfg)
-    data = SFTData(a.data, "train", tok, a.max_length, a.micro, a.seed, max_examples=a.examples)
-    peak = matmul_peak()
-    ours_r = ours(Path(a.data), a.steps, a.micro, a.examples, a.max_length, a.seed)
-    ours_r["padded_fraction"] = padded_fraction(data, a.steps)
-    longest = hf_trainer(data, tok, a.steps, a.micro, a.max_length, a.seed, pad_to_max=False)
-    to_max = hf_trainer(data, tok, a.steps, a.micro, a.max_length, a.seed, pad_to_max=True)
+    records = None if a.data else uspto_records(a.examples, a.seed)
+    data = SFTData(a.data, "train", tok, a.max_length, a.micro, a.seed, max_examples=a.examples, records=records)
+    arms = a.arms.split(",") + (["v2_compile"] if a.compile else [])
+    unknown = [x for x in arms if x not in ARMS]
+    if unknown:
+        parser.error(f"unknown arms {unknown}; known: {list(ARMS)}")
+    if "v1" not in arms:
+        arms = ["v1"] + arms
+    load_before = os.getloadavg()
+    result_arms = arms_interleaved(data, tok, arms, a.rounds, a.steps, a.micro, a.seed)
+    base = result_arms["v1"]["effective_tokens_per_s"]
     model_cfg = get_config("tiny", tokenizer=tok)
-    fpt = flops_per_token(model_cfg, float(data.lengths.mean()))
+    labelled_share = float(data.n_targets.sum() / (data.lengths - 1).sum())
     result = {
         "benchmark": "train_throughput",
-        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                    "torch": torch.__version__, "load_avg_1m": os.getloadavg()[0]},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "torch": torch.__version__,
+                    "load_avg_1m_before_after": [load_before[0], os.getloadavg()[0]],
+                    "note": "shared machine (about 8 agents on 2 cores): absolute tokens/s are contended; the arms "
+                            "alternate round by round, so their ratios are the comparison"},
         "setup": {"model": "tiny", "params": param_count(model_cfg)["total_params"],
-                  "examples": len(data), "mean_length": float(data.lengths.mean()), "max_length": a.max_length,
-                  "micro_batch": a.micro, "steps": a.steps, "timed_steps": a.steps - WARMUP, "data": str(a.data)},
-        "ours_bucketed": ours_r,
-        "hf_trainer_pad_longest": longest,
-        "hf_trainer_pad_max_length": to_max,
-        "ratio_effective_tokens_per_s": {
-            "vs_pad_longest": ours_r["effective_tokens_per_s"] / longest["effective_tokens_per_s"],
-            "vs_pad_max_length": ours_r["effective_tokens_per_s"] / to_max["effective_tokens_per_s"]},
-        "flops": {"matmul_peak_flops": peak, "model_flops_per_token": fpt,
-                  "ours_achieved_flops": fpt * ours_r["effective_tokens_per_s"],
-                  "ours_fraction_of_peak": fpt * ours_r["effective_tokens_per_s"] / peak,
-                  "hf_pad_longest_fraction_of_peak": fpt * longest["effective_tokens_per_s"] / peak},
+                  "data": a.data or "USPTO-50k train: retrosynthesis + forward instructions",
+                  "examples": len(data), "mean_length": float(data.lengths.mean()),
+                  "labelled_share_of_positions": labelled_share, "max_length": a.max_length,
+                  "micro_batch": a.micro, "rounds": a.rounds, "steps_per_round": a.steps,
+                  "padded_fraction": padded_fraction(data, 1 + a.rounds * a.steps)},
+        "arms": result_arms,
+        "ratio_vs_v1": {name: r["effective_tokens_per_s"] / base for name, r in result_arms.items()},
     }
+    if a.hf:
+        longest = hf_trainer(data, tok, 12, a.micro, a.max_length, a.seed, pad_to_max=False)
+        result["hf_trainer_pad_longest"] = longest
+        result["flops"] = {"matmul_peak_flops": matmul_peak(),
+                           "model_flops_per_token": flops_per_token(model_cfg, float(data.lengths.mean()))}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=1))
+    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
     print(json.dumps(result, indent=1))
 
 

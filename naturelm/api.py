@@ -35,6 +35,13 @@ RETRO_METHODS = ("auto", "model", "ranked", "rag")
 RETROSIM_CANDIDATES = 10  # RetroSim candidates the model ranks per product (at least k)
 RANKED_SOURCE = "retrosim+model"
 RANK_WEIGHT_KEY = "naturelm_rank_weight"  # generation_config.json: the checkpoint's tuned RetroSim prior weight
+FORWARD_METHODS = ("auto", "model", "ranked")
+TEMPLATE_CANDIDATES = 10  # forward-template products the model ranks per reactant set (at least k)
+FORWARD_RANKED_SOURCE = "templates+model"
+FORWARD_RANK_WEIGHT_KEY = "naturelm_forward_rank_weight"  # generation_config.json: the tuned template prior weight
+# Default weight of the forward-template score beside the model's mean log-probability (bench/forward_ranking.py
+# on USPTO-50k valid for NatureLM-tiny).
+FORWARD_RANK_WEIGHT = 3.0
 UNCONDITIONAL = frozenset({"molecule_generation", "protein_generation", "rna_generation", "material_generation"})
 CHECKPOINT_HINT = ("pass a checkpoint directory: one of ours (config.json + model weights + naturelm_tokenizer.json, "
                    "as written by `naturelm train`) or a released NatureLM folder as downloaded (config.json, weights, "
@@ -86,7 +93,7 @@ class NatureLM:
 
     def __init__(self, model, tokenizer, add_bos: bool = True, batch_size: int = 16, max_new_tokens: int = 256,
                  path: str | os.PathLike | None = None, rank_weight: float | None = None, temperature: float = 0.7,
-                 prompt_constraints: bool = True):
+                 prompt_constraints: bool = True, forward_rank_weight: float | None = None):
         self.engine = Engine(model, tokenizer, add_bos=add_bos)
         self.temperature = temperature  # default sampling temperature (0.7: the released notebooks' setting)
         self.prompt_constraints = prompt_constraints  # sampled task answers hold what the prompt asks (tasks.requests)
@@ -95,6 +102,8 @@ class NatureLM:
         self.path = path  # the checkpoint directory (where a saved RetroSim is looked for)
         self.rank_weight = rank_weight  # the checkpoint's tuned RetroSim weight: ranked retrosynthesis by default
         self._retrosims: dict = {}  # RetroSim models of ranked retrosynthesis, loaded or fitted on first use
+        self.forward_rank_weight = forward_rank_weight  # the checkpoint's tuned template weight: ranked forward
+        self._forward_templates = None  # the forward-template tool of ranked forward prediction, fitted on first use
         self._memories: dict = {}  # retrieval memories of retrosynthesis_rag / forward_rag by direction, built on first use
 
     @property
@@ -157,6 +166,7 @@ class NatureLM:
             set_inference_threads(model, threads)
         kw.setdefault("path", p)
         kw.setdefault("rank_weight", _rank_weight(p))
+        kw.setdefault("forward_rank_weight", _rank_weight(p, FORWARD_RANK_WEIGHT_KEY))
         return cls(model, tok, **kw)
 
     # ------------------------------------------------------------------ generation
@@ -257,13 +267,21 @@ class NatureLM:
         """Per canonical product, RetroSim's candidates in `eval.harness.rank_union`'s order (model mean
         log-probability + weight x RetroSim score), each checked by RDKit; `meta` holds both parts and RetroSim's
         template and training reaction (the template precedent)."""
-        from naturelm.eval.harness import RANK_PRIOR_WEIGHT, order_union, union_scores
-        from naturelm.language.codecs import try_canonical
-        from naturelm.tasks.base import Example
+        from naturelm.eval.harness import RANK_PRIOR_WEIGHT
 
         w = next(x for x in (weight, self.rank_weight, RANK_PRIOR_WEIGHT) if x is not None)
         proposals = retrosim.predict("retrosynthesis", products, max(k, RETROSIM_CANDIDATES))
-        scored = union_scores(self, [Example(p) for p in products], proposals)
+        return self._tool_ranked("retrosynthesis", products, proposals, k, w, RANKED_SOURCE, "retrosim_score")
+
+    def _tool_ranked(self, task: str, queries: list[str], proposals, k: int, w: float, source: str,
+                     prior_name: str) -> list[list[Generation]]:
+        """A tool's candidates per query ordered by model mean log-probability + w x the tool's score
+        (`eval.harness.order_union`); `meta` holds both parts and the tool's template and training reaction."""
+        from naturelm.eval.harness import order_union, union_scores
+        from naturelm.language.codecs import try_canonical
+        from naturelm.tasks.base import Example
+
+        scored = union_scores(self, [Example(q) for q in queries], proposals, task=task)
         out = []
         for row, ordered, props in zip(scored, order_union(scored, w, k), proposals):
             parts = {g.canonical or g.entity or "": (g, prior) for g, prior in row}
@@ -273,11 +291,11 @@ class NatureLM:
             gens = []
             for c in ordered:
                 g, prior = parts[c.text]
-                meta = {"retrosim_score": prior, "rank_weight": w,
+                meta = {prior_name: prior, "rank_weight": w,
                         "model_logprob": g.score if math.isfinite(g.score) else None,
                         **{k_: v for k_, v in precedent.get(g.canonical, {}).items() if k_ in ("template", "neighbour")}}
                 base = {f.name: getattr(g, f.name) for f in fields(g)}
-                gens.append(RankedGeneration(**{**base, "score": c.score, "source": RANKED_SOURCE, "meta": meta}))
+                gens.append(RankedGeneration(**{**base, "score": c.score, "source": source, "meta": meta}))
             out.append(gens)
         return out
 
@@ -308,15 +326,41 @@ class NatureLM:
             self._memories[direction] = ReactionMemory.from_uspto50k(direction=direction)
         return self._memories[direction]
 
-    def forward(self, reactants: str | list[str], k: int = 5, **gen):
-        """k distinct products for a reactant set (`A.B`)."""
+    def forward(self, reactants: str | list[str], k: int = 5, method: str = "auto", templates=None,
+                rank_weight: float | None = None, **gen):
+        """k distinct products for a reactant set (`A.B`).
+
+        method: "model" (the model's beams; `gen` options apply to them), "ranked" (the products of training
+        reactions' templates applied forward, `naturelm.tasks.baselines.forward_templates.ForwardTemplates`, top
+        max(k, 10), ordered by the model's mean log-probability + weight x the template score), "auto" ("ranked"
+        when `templates` is given or the checkpoint sets `naturelm_forward_rank_weight` in generation_config.json,
+        else "model"). `templates`: a fitted ForwardTemplates (default: fitted once on USPTO-50k's training split).
+        `rank_weight`: the template score's weight (default the checkpoint's, else FORWARD_RANK_WEIGHT).
+        Each answer's `source` says which: "model" or "templates+model".
+        """
         from naturelm.language.codecs import canonical_reactant_set
 
+        if method not in FORWARD_METHODS:
+            raise ConfigError(f"forward method {method!r} is not one of {', '.join(FORWARD_METHODS)}")
         sets = [canonical_reactant_set(r) for r in ([reactants] if _one(reactants) else reactants)]
-        prompts = [instruction("forward", reactants=r) for r in sets]
-        out = self._ask("forward", prompts, k, beams=True, **gen)
+        if method == "ranked" or (method == "auto" and (templates is not None or self.forward_rank_weight is not None)):
+            tool = templates if templates is not None else self.forward_templates()
+            w = next(x for x in (rank_weight, self.forward_rank_weight, FORWARD_RANK_WEIGHT) if x is not None)
+            proposals = tool.predict("forward", sets, max(k, TEMPLATE_CANDIDATES))
+            out = self._tool_ranked("forward", sets, proposals, k, w, FORWARD_RANKED_SOURCE, "template_score")
+        else:
+            prompts = [instruction("forward", reactants=r) for r in sets]
+            out = self._ask("forward", prompts, k, beams=True, **gen)
         out = [checks.check_forward(r, gens) for r, gens in zip(sets, out)]
         return out[0] if _one(reactants) else out
+
+    def forward_templates(self):
+        """The forward-template tool of ranked forward prediction, fitted once on USPTO-50k's training split."""
+        if self._forward_templates is None:
+            from naturelm.tasks.baselines.forward_templates import ForwardTemplates
+
+            self._forward_templates = ForwardTemplates.from_uspto50k()
+        return self._forward_templates
 
     def forward_rag(self, reactants: str | list[str], k: int = 5, n_neighbours: int = 3, memory=None, **gen):
         """Forward prediction with the training reactions of most similar reactant sets in the prompt (issue 8).
@@ -627,7 +671,7 @@ class NatureLM:
         # retrosynthesis: the model's own beams; `naturelm eval --rank` scores the RetroSim-ranked row of its own
         methods = {"retrosynthesis": partial(self.retrosynthesis, method="model"),
                    "retrosynthesis_rag": self.retrosynthesis_rag,
-                   "forward": self.forward, "forward_rag": self.forward_rag,
+                   "forward": partial(self.forward, method="model"), "forward_rag": self.forward_rag,
                    # the model's own names: the rule-based namers are scored as baselines of their own
                    "smiles_to_iupac": partial(self.smiles_to_iupac, method="model"),
                    "iupac_to_smiles": partial(self.iupac_to_smiles, method="model")}
@@ -666,13 +710,14 @@ def _batched(method, inputs: list[str], k: int) -> list[list[Generation]]:
         return [_safe(lambda x: method(x, k), x) for x in inputs]
 
 
-def _rank_weight(checkpoint: Path) -> float | None:
-    """The checkpoint's tuned RetroSim weight (`naturelm_rank_weight` in generation_config.json), None without one."""
+def _rank_weight(checkpoint: Path, key: str = RANK_WEIGHT_KEY) -> float | None:
+    """A tuned tool weight of the checkpoint (`key` in generation_config.json: `naturelm_rank_weight` for RetroSim,
+    `naturelm_forward_rank_weight` for forward templates), None without one."""
     cfg = checkpoint / "generation_config.json"
-    value = json.loads(cfg.read_text()).get(RANK_WEIGHT_KEY) if cfg.is_file() else None
+    value = json.loads(cfg.read_text()).get(key) if cfg.is_file() else None
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if value is not None and not (number and math.isfinite(value)):
-        raise ConfigError(f"{cfg}: {RANK_WEIGHT_KEY} must be a finite number, not {value!r}")
+        raise ConfigError(f"{cfg}: {key} must be a finite number, not {value!r}")
     return None if value is None else float(value)
 
 

@@ -143,3 +143,32 @@ def test_accelerate_configs_parse_with_accelerate():
     kinds = {name: load_config_from_file(str(REPO / "configs" / "accelerate" / f"{name}.yaml")).distributed_type.name
              for name in ("ddp", "fsdp", "deepspeed_zero3")}
     assert kinds == {"ddp": "MULTI_GPU", "fsdp": "FSDP", "deepspeed_zero3": "DEEPSPEED"}
+
+
+def test_labelled_logits_loss_equals_the_full_loss():
+    """The LM head on labelled positions only: the same summed loss and gradients as on every position."""
+    import torch
+
+    from naturelm.language import NatureTokenizer
+    from naturelm.model.configs import build_model
+    from naturelm.train.data import pad_batch
+    from naturelm.train.loop import lm_loss
+
+    tok = NatureTokenizer()
+    model = build_model("tiny", tokenizer=tok, seed=0, num_hidden_layers=1)
+    seqs = [[5, 6, 7, 8, 9, 10], [11, 12, 13]]
+    labels = [[-100, -100, -100, 8, 9, 10], [-100, 12, 13]]
+    batch = pad_batch(seqs, labels, tok.pad_token_id)
+    grads = []
+    for labelled in (True, False):
+        model.zero_grad()
+        loss, _ = lm_loss(model, batch, labelled_logits=labelled)
+        loss.backward()
+        grads.append((loss.item(), [p.grad.clone() for p in model.parameters() if p.grad is not None]))
+    (a, ga), (b, gb) = grads
+    assert a == pytest.approx(b, rel=1e-5) and a > 0
+    assert len(ga) == len(gb) and all(torch.allclose(x, y, atol=1e-6) for x, y in zip(ga, gb))
+    # by hand: 5 labelled targets after the shift (8, 9, 10 and 12, 13) -> 5 x their mean loss
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    mean = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100)
+    assert a == pytest.approx(5 * mean.item(), rel=1e-5)

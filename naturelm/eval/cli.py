@@ -23,7 +23,8 @@ def evaluate(
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="test examples (samples for unconditional tasks)"),
     k: int = typer.Option(10, "--k", help="candidates per input for top-k tasks"),
     samples: Optional[int] = typer.Option(None, "--samples", help="override samples per input of sampling tasks"),
-    rank: bool = typer.Option(False, "--rank", help="retrosynthesis: also rank model+RetroSim candidates with the model"),
+    rank: bool = typer.Option(False, "--rank", help="retrosynthesis / forward: also rank the candidates of "
+                              "the model and of its tool (--model retrosim / templates) with the model"),
     rank_weight: float = typer.Option(RANK_PRIOR_WEIGHT, "--rank-weight", help="--rank: weight of RetroSim's score "
                                       "beside the model's log-probability (tune it with bench/retro_ranking.py)"),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="sampling temperature of "

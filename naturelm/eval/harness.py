@@ -22,10 +22,11 @@ from naturelm.language.codecs import try_canonical
 from naturelm.tasks.base import Context, Example, Task, get_task, task_names
 from naturelm.tasks.baselines.base import Candidate, Predictor
 
-BASELINES = ("retrosim", "nispo", "openclatura", "rules", "opsin", "ligand_retrieval", "ligand_random", "biopython")
+BASELINES = ("retrosim", "templates", "nispo", "openclatura", "rules", "opsin", "ligand_retrieval", "ligand_random", "biopython")
 CROSS_DOMAIN_BASELINES = {"ligand_retrieval": "LigandRetrieval", "ligand_random": "RandomLigands",
                           "biopython": "BiopythonTranslator"}
-RANKED_ROW = "{model}+retrosim (ranked)"
+RANKED_ROW = "{model}+{tool} (ranked)"
+RANKING_TOOLS = {"retrosynthesis": "retrosim", "forward": "templates"}  # `--rank`: the tool each task's row ranks
 
 
 def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: float | None = None,
@@ -48,6 +49,10 @@ def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: f
         from naturelm.data.sources.uspto50k import load_uspto50k
 
         return RetroSim().fit(load_uspto50k(split="train"))
+    if spec == "templates":
+        from naturelm.tasks.baselines.forward_templates import ForwardTemplates
+
+        return ForwardTemplates.from_uspto50k()
     if spec in CROSS_DOMAIN_BASELINES:
         from naturelm.tasks.baselines import cross_domain
 
@@ -124,16 +129,23 @@ def predict_resumable(predictor, task: Task, examples: list[Example], k: int, pa
     return [done[i] for i in range(len(examples))]
 
 
-def union_scores(model, examples: list[Example], *sources: list[list[Candidate]]) -> list[list[tuple]]:
+# Ranked tasks: the instruction field the query fills and the tag the candidates are written in.
+RANKED_FIELDS = {"retrosynthesis": ("product", "reactants"), "forward": ("reactants", "product")}
+
+
+def union_scores(model, examples: list[Example], *sources: list[list[Candidate]], task: str = "retrosynthesis"
+                 ) -> list[list[tuple]]:
     """Per example, (generation scored by `model.rank`, best source score of the same canonical answer) pairs.
 
-    The source score is RetroSim's similarity in [0, 1]; 0 for answers only the model proposed."""
+    The source score is the tool's similarity in [0, 1] (RetroSim for retrosynthesis, forward templates for
+    forward); 0 for answers only the model proposed."""
     from naturelm.api import instruction
 
+    query_field, tag = RANKED_FIELDS[task]
     out = []
     for i, ex in enumerate(examples):
         pool = [c for src in sources for c in src[i]]
-        ranked = model.rank(instruction("retrosynthesis", product=ex.query), pool, tag="reactants") if pool else []
+        ranked = model.rank(instruction(task, **{query_field: ex.query}), pool, tag=tag) if pool else []
         prior: dict[str, float] = {}
         for c in pool:
             if c.source != getattr(model, "name", None) and c.score == c.score:  # NaN-safe
@@ -161,9 +173,17 @@ RANK_PRIOR_WEIGHT = 3.0
 
 
 def rank_union(model, examples: list[Example], *sources: list[list[Candidate]], k: int,
-               prior_weight: float = 0.0) -> list[list[Candidate]]:
-    """Merge the retrosynthesis candidates of several sources and order them with `model.rank` (issue 8)."""
-    return order_union(union_scores(model, examples, *sources), prior_weight, k)
+               prior_weight: float = 0.0, task: str = "retrosynthesis") -> list[list[Candidate]]:
+    """Merge the candidates of several sources and order them with `model.rank` (issue 8)."""
+    return order_union(union_scores(model, examples, *sources, task=task), prior_weight, k)
+
+
+def _forward_weight(predictor) -> float:
+    """The template prior's weight of ranked forward prediction: the checkpoint's, else the default."""
+    from naturelm.api import FORWARD_RANK_WEIGHT
+
+    weight = getattr(predictor, "forward_rank_weight", None)
+    return FORWARD_RANK_WEIGHT if weight is None else weight
 
 
 def configured(task: Task, k: int, samples: int | None) -> Task:
@@ -256,13 +276,15 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
                 results[label][name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 notes.setdefault(name, []).append(f"{label} failed: {type(exc).__name__}: {exc}"[:300])
                 print(f"naturelm eval: {label} failed on {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        if rank and name == "retrosynthesis" and "retrosim" in preds_by_model:
+        tool = RANKING_TOOLS.get(name)
+        if rank and tool in preds_by_model:
             for label, predictor in loaded.items():
                 if label in preds_by_model and hasattr(predictor, "rank"):
-                    row = RANKED_ROW.format(model=label)
+                    row = RANKED_ROW.format(model=label, tool=tool)
+                    weight = rank_prior_weight if name == "retrosynthesis" else _forward_weight(predictor)
                     t0 = time.perf_counter()
-                    merged = rank_union(predictor, examples, preds_by_model[label], preds_by_model["retrosim"], k=n_cand,
-                                        prior_weight=rank_prior_weight)
+                    merged = rank_union(predictor, examples, preds_by_model[label], preds_by_model[tool], k=n_cand,
+                                        prior_weight=weight, task=name)
                     results.setdefault(row, {})
                     wall.setdefault(row, {})
                     _score_into(results, wall, notes, row, task, examples, merged, ctx, time.perf_counter() - t0)

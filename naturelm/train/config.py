@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
         "betas": [0.9, 0.95],
         "grad_clip": 1.0,
         "mixed_precision": None,  # no | bf16 | fp16; None: what `accelerate launch` says
+        "threads": None,      # torch intra-op threads (None: torch's default, i.e. OMP_NUM_THREADS or all cores)
     },
     "log": {"every": 1, "eval_every": 0, "eval_batches": 4, "tensorboard": True, "plot": True},
     "ckpt": {"every": 50, "keep_last": 2},

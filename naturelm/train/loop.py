@@ -32,12 +32,25 @@ class Job:
     info: dict = field(default_factory=dict)
 
 
-def lm_loss(model, batch):
-    """Summed next-token cross-entropy over the labelled (non -100) positions."""
-    import torch.nn.functional as F
+def lm_loss(model, batch, labelled_logits: bool = True):
+    """Summed next-token cross-entropy over the labelled (non -100) positions.
 
+    `labelled_logits`: the LM head and softmax run on the labelled positions only (an SFT prompt's positions need
+    no logits), when the model is an unwrapped HF decoder with a `.model` body (a DDP/FSDP-wrapped model must be
+    called as a whole, so it computes every position). Same loss and gradients either way, up to float rounding.
+    """
+    import torch.nn.functional as F
+    from transformers import PreTrainedModel
+
+    labels = batch["labels"]
+    body = getattr(model, "model", None)
+    if labelled_logits and isinstance(model, PreTrainedModel) and isinstance(body, PreTrainedModel):
+        hidden = body(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).last_hidden_state
+        keep = labels != -100
+        logits = model.get_output_embeddings()(hidden[keep])
+        return F.cross_entropy(logits.float(), labels[keep], reduction="sum"), {}
     logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits
-    loss = F.cross_entropy(logits.float().flatten(0, 1), batch["labels"].flatten(), ignore_index=-100, reduction="sum")
+    loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
     return loss, {}
 
 
@@ -158,6 +171,8 @@ def run(task: str, cfg: dict, out: str | Path) -> dict:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.yaml").write_text(yaml.safe_dump({"task": task, **cfg}, sort_keys=False))
     set_seed(cfg["seed"])
+    if t["threads"]:
+        torch.set_num_threads(int(t["threads"]))
     tok = load_tokenizer(cfg)
     model = load_model(cfg, tok)
     job = {"pretrain": pretrain.make_job, "sft": sft.make_job, "dpo": dpo.make_job}[task](cfg, tok, model, accelerator, out)

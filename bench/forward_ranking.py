@@ -1,0 +1,89 @@
+"""Forward prediction on USPTO-50k: templates alone, the model alone, and template products ranked by the model.
+
+The template tool (naturelm.tasks.baselines.forward_templates, fitted on the training split) proposes up to 10
+products per reactant set; the ranked row orders them by the model's mean log-probability + w x template score
+(`NatureLM.forward(method="ranked")`), with w chosen on the first `--valid` VALID reactions from `--weights`.
+The model alone is its own beam search (`method="model"`). Top-k exact match of the canonical product on the
+first `--limit` TEST reactions, all rows on the same reactions.
+
+    python bench/forward_ranking.py --model checkpoints/naturelm-tiny --limit 200 --valid 100
+Writes bench/results/forward_ranking.json (or --out).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+KS = (1, 3, 5)
+
+
+def top_k(golds: list[str], ranked: list[list[str]]) -> dict:
+    from naturelm.tasks.retrosynthesis import score_ranked
+
+    return score_ranked(golds, ranked, KS)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default=str(ROOT / "checkpoints" / "naturelm-tiny"))
+    parser.add_argument("--limit", type=int, default=200, help="test reactions")
+    parser.add_argument("--valid", type=int, default=100, help="valid reactions the weight is chosen on")
+    parser.add_argument("--weights", default="0,0.5,1,2,3,5,8,1000")
+    parser.add_argument("--model-beams", type=int, default=5, help="k of the model's own beams (0: skip that row)")
+    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "forward_ranking.json"))
+    a = parser.parse_args()
+
+    from naturelm.api import NatureLM
+    from naturelm.data.sources.uspto50k import load_uspto50k
+    from naturelm.eval.harness import order_union, union_scores
+    from naturelm.tasks.base import Example
+    from naturelm.tasks.baselines.forward_templates import ForwardTemplates
+
+    t0 = time.perf_counter()
+    tool = ForwardTemplates.from_uspto50k()
+    fit_s = time.perf_counter() - t0
+    lm = NatureLM.load(a.model)
+    weights = [float(w) for w in a.weights.split(",")]
+    splits = {"valid": load_uspto50k(split="valid").records[:a.valid],
+              "test": load_uspto50k(split="test").records[:a.limit]}
+    scored, proposals, wall = {}, {}, {}
+    for split, rxns in splits.items():
+        t = time.perf_counter()
+        proposals[split] = tool.predict("forward", [r.reactants for r in rxns], 10)
+        wall[f"templates_{split}"] = time.perf_counter() - t
+        t = time.perf_counter()
+        scored[split] = union_scores(lm, [Example(r.reactants) for r in rxns], proposals[split], task="forward")
+        wall[f"model_scoring_{split}"] = time.perf_counter() - t
+    golds = {s: [r.product for r in rxns] for s, rxns in splits.items()}
+    sweep = {w: top_k(golds["valid"], [[c.text for c in row] for row in order_union(scored["valid"], w, 10)])
+             for w in weights}
+    best = max(weights, key=lambda w: (sweep[w]["top_1"], sweep[w]["top_3"], -w))
+    rows = {"templates": top_k(golds["test"], [[c.text for c in row] for row in proposals["test"]]),
+            "templates+model (ranked)": top_k(golds["test"], [[c.text for c in row]
+                                                               for row in order_union(scored["test"], best, 10)])}
+    if a.model_beams:
+        t = time.perf_counter()
+        gens = lm.forward([r.reactants for r in splits["test"]], k=a.model_beams, method="model")
+        wall["model_beams_test"] = time.perf_counter() - t
+        rows["model"] = top_k(golds["test"], [[g.canonical for g in row] for row in gens])
+    recall = sum(g in {c.text for c in row} for g, row in zip(golds["test"], proposals["test"])) / len(golds["test"])
+    result = {"benchmark": "forward_ranking", "model": a.model, "test_reactions": len(splits["test"]),
+              "valid_reactions": len(splits["valid"]), "weight": best,
+              "valid_sweep": {str(w): v["top_1"] for w, v in sweep.items()}, "test": rows,
+              "template_recall_at_10": recall, "fit_s": round(fit_s, 1),
+              "wall_s": {k: round(v, 1) for k, v in wall.items()},
+              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_1m": os.getloadavg()[0],
+                          "note": "shared machine (several agents): wall times are contended"}}
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()
