@@ -275,7 +275,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--big-tokens", type=int, default=16, help="new tokens per 1B call")
-    ap.add_argument("--big-threads", type=int, default=2)
+    ap.add_argument("--big-threads", type=int, default=1,
+                    help="torch threads of the 1B paths (1: the int8/int4 kernels slow down on two contended cores)")
     ap.add_argument("--big-dir", default=str(Path(tempfile.gettempdir()) / "naturelm-1b-random"),
                     help="scratch directory of the random 1B checkpoint (2.5 GB, built once)")
     ap.add_argument("--tiny-tokens", type=int, default=64)
