@@ -9,8 +9,8 @@ while decoding; agreement with our fp32 (greedy tokens over 20 prompts, position
 a 10-beam retrosynthesis on NatureLM-tiny over USPTO-50k test products).
 
 The machine is shared: every path of a model runs once per round, in a rotated order, and the JSON reports the
-medians over rounds with every round's numbers. 1B paths run one process per round and path (clean peak RSS,
-only one 1B model in memory at a time); the tiny paths share one process.
+medians over rounds with every round's numbers. Each model's paths share one process (the 1B one holds about
+7 GB: its fp32, int8 and int4 copies).
 
     python bench/cpu_inference.py [--rounds 3] [--big-tokens 16] [--tiny-tokens 64] [--retro 100]
 """
@@ -153,20 +153,7 @@ def top1_agreement(ref: list[list], other: list[list]) -> float:
     return same / len(ref) if ref else 1.0
 
 
-# ------------------------------------------------------------------ the 1B model, one process per round and path
-def worker(args) -> None:
-    import torch
-
-    torch.set_num_threads(args.threads)
-    t = time.perf_counter()
-    lm = load(args.path, Path(args.checkpoint))
-    result = {"path": args.path, "load_s": time.perf_counter() - t,
-              **run_modes(lm, args.path, short_prompts20(), args.tokens, raw=True)}
-    if args.agreement and not args.path.startswith("hf"):
-        result["greedy_ids"] = greedy_ids(lm, short_prompts20(), args.tokens, raw=True)
-    Path(args.json_out).write_text(json.dumps(result))
-
-
+# ------------------------------------------------------------------ the 1B model
 def build_big(directory: Path) -> None:
     """The 1B-shaped Llama (random, seed 0, bfloat16) with our tokenizer, saved once."""
     import torch
@@ -182,34 +169,61 @@ def build_big(directory: Path) -> None:
     tok.save_pretrained(directory)
 
 
+def rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def model_bytes(model) -> int:
+    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+
+
 def run_big(args, out: dict) -> None:
+    """All 1B paths in this process (the quantized ones loaded first, then fp32 shared by HF and ours: about
+    7 GB together), interleaved over rounds. Peak RSS per path = the RSS its loading added + the most its
+    decoding added on top of the process's RSS before it."""
+    import gc
+
+    import torch
+
+    torch.set_num_threads(args.big_threads)
     directory = Path(args.big_dir)
     directory.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
     subprocess.run([sys.executable, __file__, "--build-big", str(directory)], check=True)
     out["build_s"] = time.perf_counter() - t
+    models, loaded = {}, {}
+    for p in ("ours_int8", "ours_int4", "ours_fp32"):
+        gc.collect()
+        before, t = rss(), time.perf_counter()
+        models[p] = load(p, directory)
+        gc.collect()
+        loaded[p] = {"load_s": time.perf_counter() - t, "rss_added_by_load_bytes": rss() - before,
+                     "model_bytes": model_bytes(models[p].model)}
+    models["hf_fp32"], loaded["hf_fp32"] = models["ours_fp32"], loaded["ours_fp32"]
+    out["loading"] = loaded
+    prompts = short_prompts20()
     rounds = []
     for r in range(args.rounds):
         order = PATHS[r % len(PATHS):] + PATHS[:r % len(PATHS)]
         row = {}
-        for path_name in order:
-            with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as f:
-                target = f.name
-            cmd = [sys.executable, __file__, "--worker", "--path", path_name, "--checkpoint", str(directory),
-                   "--tokens", str(args.big_tokens), "--threads", str(args.big_threads), "--json-out", target]
-            if r == 0:
-                cmd.append("--agreement")
-            subprocess.run(cmd, check=True, env={**os.environ, "OMP_NUM_THREADS": str(args.big_threads)})
-            row[path_name] = json.loads(Path(target).read_text())
-            os.unlink(target)
-            print(f"1b round {r} {path_name}: b1 {row[path_name]['greedy_b1']['tokens_per_s']:.2f} tok/s "
-                  f"(decode {row[path_name]['greedy_b1']['decode_tokens_per_s']:.2f}), "
-                  f"rss {row[path_name]['peak_rss_bytes'] / 2 ** 30:.2f} GiB", flush=True)
+        for p in order:
+            before = rss()
+            row[p] = run_modes(models[p], p, prompts, args.big_tokens, raw=True)
+            row[p]["peak_rss_bytes"] = loaded[p]["model_bytes"] + max(0, row[p]["peak_rss_bytes"] - before)
+            print(f"1b round {r} {p}: b1 {row[p]['greedy_b1']['tokens_per_s']:.2f} tok/s "
+                  f"(decode {row[p]['greedy_b1']['decode_tokens_per_s']:.2f}), b8 "
+                  f"{row[p]['greedy_b8']['tokens_per_s']:.2f}, beam {row[p]['beam10']['tokens_per_s']:.2f}, "
+                  f"sample {row[p]['sample10']['tokens_per_s']:.2f}", flush=True)
         rounds.append(row)
-    ref = rounds[0]["ours_fp32"].pop("greedy_ids")
+    ref = greedy_ids(models["ours_fp32"], prompts, args.big_tokens, raw=True)
     out["greedy_token_agreement_with_fp32"] = {
-        p: token_agreement(ref, rounds[0][p].pop("greedy_ids")) for p in ("ours_int8", "ours_int4")}
-    out["agreement_prompts"], out["agreement_tokens"] = 20, args.big_tokens
+        p: token_agreement(ref, greedy_ids(models[p], prompts, args.big_tokens, raw=True))
+        for p in ("ours_int8", "ours_int4")}
+    out["agreement_prompts"], out["agreement_tokens"] = len(prompts), args.big_tokens
+    out["peak_rss_note"] = ("one process holds every 1B path; a path's peak RSS is its model's bytes plus the most "
+                            "its decoding added to the process's RSS")
     out["rounds"] = rounds
     out["paths"] = summarize(rounds)
 
@@ -285,20 +299,10 @@ def main() -> None:
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--skip-tiny", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu_inference.json"))
-    # internal: one 1B path in its own process
-    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--build-big", default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--path", choices=PATHS, help=argparse.SUPPRESS)
-    ap.add_argument("--checkpoint", help=argparse.SUPPRESS)
-    ap.add_argument("--tokens", type=int, help=argparse.SUPPRESS)
-    ap.add_argument("--threads", type=int, default=2, help=argparse.SUPPRESS)
-    ap.add_argument("--agreement", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--json-out", help=argparse.SUPPRESS)
+    ap.add_argument("--build-big", default=None, help=argparse.SUPPRESS)  # internal: build the 1B checkpoint
     args = ap.parse_args()
     if args.build_big:
         return build_big(Path(args.build_big))
-    if args.worker:
-        return worker(args)
 
     import torch
 
