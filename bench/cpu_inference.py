@@ -204,8 +204,19 @@ def run_big(args, out: dict) -> None:
     models["hf_fp32"], loaded["hf_fp32"] = models["ours_fp32"], loaded["ours_fp32"]
     out["loading"] = loaded
     prompts = short_prompts20()
+    ref = greedy_ids(models["ours_fp32"], prompts, args.big_tokens, raw=True)
+    out["greedy_token_agreement_with_fp32"] = {
+        p: token_agreement(ref, greedy_ids(models[p], prompts, args.big_tokens, raw=True))
+        for p in ("ours_int8", "ours_int4")}
+    out["agreement_prompts"], out["agreement_tokens"] = len(prompts), args.big_tokens
+    out["peak_rss_note"] = ("one process holds every 1B path; a path's peak RSS is its model's bytes plus the most "
+                            "its decoding added to the process's RSS")
+    save(out)
     rounds = []
     for r in range(args.rounds):
+        if r and time.time() > args.deadline:
+            out["rounds_note"] = f"stopped after {r} rounds at the --deadline (shared machine, slow rounds)"
+            break
         order = PATHS[r % len(PATHS):] + PATHS[:r % len(PATHS)]
         row = {}
         for p in order:
@@ -217,15 +228,18 @@ def run_big(args, out: dict) -> None:
                   f"{row[p]['greedy_b8']['tokens_per_s']:.2f}, beam {row[p]['beam10']['tokens_per_s']:.2f}, "
                   f"sample {row[p]['sample10']['tokens_per_s']:.2f}", flush=True)
         rounds.append(row)
-    ref = greedy_ids(models["ours_fp32"], prompts, args.big_tokens, raw=True)
-    out["greedy_token_agreement_with_fp32"] = {
-        p: token_agreement(ref, greedy_ids(models[p], prompts, args.big_tokens, raw=True))
-        for p in ("ours_int8", "ours_int4")}
-    out["agreement_prompts"], out["agreement_tokens"] = len(prompts), args.big_tokens
-    out["peak_rss_note"] = ("one process holds every 1B path; a path's peak RSS is its model's bytes plus the most "
-                            "its decoding added to the process's RSS")
-    out["rounds"] = rounds
-    out["paths"] = summarize(rounds)
+        out["rounds"] = rounds
+        out["paths"] = summarize(rounds)
+        save(out)
+
+
+def save(section: dict) -> None:
+    """Write the results so far (a slow round on a busy machine must not lose the earlier ones)."""
+    if SAVE is not None:
+        SAVE()
+
+
+SAVE = None
 
 
 def summarize(rounds: list[dict]) -> dict:
@@ -257,9 +271,14 @@ def run_tiny(args, out: dict) -> None:
     prompts = prompts20()
     rounds = []
     for r in range(args.rounds):
+        if r and time.time() > args.deadline:
+            out["rounds_note"] = f"stopped after {r} rounds at the --deadline (shared machine, slow rounds)"
+            break
         order = PATHS[r % len(PATHS):] + PATHS[:r % len(PATHS)]
         row = {p: run_modes(models[p], p, prompts, args.tiny_tokens) for p in order}
         rounds.append(row)
+        out["rounds"], out["paths"] = rounds, summarize(rounds)
+        save(out)
         print(f"tiny round {r}: " + ", ".join(f"{p} b1 {row[p]['greedy_b1']['tokens_per_s']:.0f} "
                                                f"b8 {row[p]['greedy_b8']['tokens_per_s']:.0f} "
                                                f"beam {row[p]['beam10']['tokens_per_s']:.0f}" for p in PATHS),
@@ -296,6 +315,8 @@ def main() -> None:
     ap.add_argument("--tiny-tokens", type=int, default=64)
     ap.add_argument("--tiny-threads", type=int, default=1)
     ap.add_argument("--retro", type=int, default=100, help="USPTO-50k test products for the top-1 agreement")
+    ap.add_argument("--deadline", type=float, default=float("inf"),
+                    help="unix time after which no new round starts (results are written after every round)")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--skip-tiny", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu_inference.json"))
@@ -318,6 +339,14 @@ def main() -> None:
                          "batch 1 runs 2 prompts one by one; batch 8 runs 8 prompts; beam 10 and sampling n=10 "
                          "one prompt; decoding unconstrained. Our beam search runs 20 beams to return 10 "
                          "distinct answers (HF: 10 beams); tokens counted over the 10 returned.")}
+    global SAVE
+
+    def write():
+        result["settings"]["load_average_now"] = os.getloadavg()
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1))
+
+    SAVE = write
     if not args.skip_big:
         result["1b"] = {}
         run_big(args, result["1b"])
