@@ -11,6 +11,7 @@ tests/generate_reference.py) up to float rounding; `logprobs` likewise runs each
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import math
 from dataclasses import dataclass, replace
@@ -78,6 +79,7 @@ class _SharedPromptDecoder:
 
         model = engine.model
         self.base, self.lm_head = model.model, model.get_output_embeddings()
+        self.layers = engine.fused_layers()
         logits, cache = engine._forward(ids, mask, pos, None)
         self.logits = logits[:, -1]
         self.pk = [layer.keys for layer in cache.layers]  # per layer (prompts, kv heads, prompt length, head dim)
@@ -116,18 +118,17 @@ class _SharedPromptDecoder:
         x = self.base.embed_tokens(tokens)
         cos, sin = self.base.rotary_emb(x, self.pos[:, None])
         cos, sin = cos[:, 0], sin[:, 0]
-        for i, layer in enumerate(self.base.layers):
-            attn, h = layer.self_attn, layer.input_layernorm(x)
-            q = attn.q_proj(h).view(rows, -1, attn.head_dim)
-            k = attn.k_proj(h).view(rows, -1, attn.head_dim)
-            v = attn.v_proj(h).view(rows, -1, attn.head_dim)
-            q, k = apply_rope(q, k, cos, sin)
-            self.gk[i][:, :, t], self.gv[i][:, :, t] = k, v
+        for i, (layer, f) in enumerate(zip(self.base.layers, self.layers)):
+            attn = layer.self_attn
+            q, k, v = f.qkv(_rms_norm(x, layer.input_layernorm)).split(f.qkv_sizes, dim=-1)
+            q, k = apply_rope(q.view(rows, -1, attn.head_dim), k.view(rows, -1, attn.head_dim), cos, sin)
+            self.gk[i][:, :, t], self.gv[i][:, :, t] = k, v.view(rows, -1, attn.head_dim)
             out = self._attend(q, self.gk[i][:, :, :t + 1], self.gv[i][:, :, :t + 1], self.pk[i], self.pv[i],
                                attn.scaling, slot, width)
             x = x + attn.o_proj(out.reshape(rows, -1))
-            x = x + layer.mlp(layer.post_attention_layernorm(x))
-        return self.lm_head(self.base.norm(x)).float()
+            gate, up = f.gate_up(_rms_norm(x, layer.post_attention_layernorm)).chunk(2, dim=-1)
+            x = x + layer.mlp.down_proj(layer.mlp.act_fn(gate) * up)
+        return self.lm_head(_rms_norm(x, self.base.norm)).float()
 
     def _prompt_slots(self, rows: int):
         """(width, slot): the most rows any prompt has, and each row's slot when every prompt's rows are padded to
@@ -173,6 +174,53 @@ class _SharedPromptDecoder:
         return op + torch.matmul(wg, gv)
 
 
+def _rms_norm(x, norm):
+    """HF Llama's RMSNorm module `norm` applied to float32 `x`, as one fused op."""
+    import torch
+
+    return torch.nn.functional.rms_norm(x, norm.weight.shape, norm.weight, norm.variance_epsilon)
+
+
+@dataclass
+class _FusedLayer:
+    """One decoder layer's query/key/value projections as one matrix product, and its gate/up projections."""
+
+    qkv: object
+    qkv_sizes: list[int]
+    gate_up: object
+
+
+def _fuse(linears):
+    """One module computing the concatenated outputs of `linears` (same input), sharing their weights: the
+    originals become views into the fused weight, so no memory is added. Linears it cannot fuse (int4, biases)
+    are called one by one."""
+    import torch
+
+    from naturelm.generate.quantize import Int8Linear
+
+    if all(type(m) is torch.nn.Linear and m.bias is None for m in linears):
+        fused = torch.nn.Linear(linears[0].in_features, sum(m.out_features for m in linears), bias=False,
+                                device="meta")
+        fused.weight = torch.nn.Parameter(torch.cat([m.weight.detach() for m in linears]), requires_grad=False)
+    elif all(type(m) is Int8Linear and m.bias is None for m in linears):
+        fused = copy.copy(linears[0])
+        fused._buffers = dict(fused._buffers)
+        fused.weight = torch.cat([m.weight for m in linears])
+        fused.scale = torch.cat([m.scale for m in linears])
+        fused.out_features = sum(m.out_features for m in linears)
+    else:
+        return lambda x: torch.cat([m(x) for m in linears], dim=-1)
+    start = 0
+    for m in linears:  # the originals now read the fused storage
+        end = start + m.out_features
+        if isinstance(m, Int8Linear):
+            m.weight, m.scale = fused.weight[start:end], fused.scale[start:end]
+        else:
+            m.weight = torch.nn.Parameter(fused.weight[start:end], requires_grad=False)
+        start = end
+    return fused
+
+
 def apply_rope(q, k, cos, sin):
     """Rotary position embedding of (rows, heads, dim) queries and keys, cos/sin (rows, dim) (HF Llama's rule)."""
     import torch
@@ -195,6 +243,18 @@ class Engine:
         params = inspect.signature(model.forward).parameters
         self._cache_kw = "cache" if "cache" in params else "past_key_values"
         self._constraints: dict[bool, Constraints] = {}
+        self._fused: list[_FusedLayer] | None = None
+
+    def fused_layers(self) -> list[_FusedLayer]:
+        """Per decoder layer of a Llama model, its fused projections (built once; see `_fuse`)."""
+        if self._fused is None:
+            self._fused = []
+            for layer in self.model.model.layers:
+                a, m = layer.self_attn, layer.mlp
+                self._fused.append(_FusedLayer(_fuse([a.q_proj, a.k_proj, a.v_proj]),
+                                               [a.q_proj.out_features, a.k_proj.out_features, a.v_proj.out_features],
+                                               _fuse([m.gate_proj, m.up_proj])))
+        return self._fused
 
     def constraints(self, enabled: bool) -> Constraints:
         if enabled not in self._constraints:
