@@ -247,13 +247,17 @@ class Engine:
 
     def fused_layers(self) -> list[_FusedLayer]:
         """Per decoder layer of a Llama model, its fused projections (built once; see `_fuse`)."""
+        import torch
+
         if self._fused is None:
-            self._fused = []
-            for layer in self.model.model.layers:
-                a, m = layer.self_attn, layer.mlp
-                self._fused.append(_FusedLayer(_fuse([a.q_proj, a.k_proj, a.v_proj]),
-                                               [a.q_proj.out_features, a.k_proj.out_features, a.v_proj.out_features],
-                                               _fuse([m.gate_proj, m.up_proj])))
+            fused = []
+            with torch.inference_mode(False), torch.no_grad():  # plain tensors: the model's weights become views
+                for layer in self.model.model.layers:
+                    a, m = layer.self_attn, layer.mlp
+                    sizes = [a.q_proj.out_features, a.k_proj.out_features, a.v_proj.out_features]
+                    fused.append(_FusedLayer(_fuse([a.q_proj, a.k_proj, a.v_proj]), sizes,
+                                             _fuse([m.gate_proj, m.up_proj])))
+            self._fused = fused
         return self._fused
 
     def constraints(self, enabled: bool) -> Constraints:
