@@ -55,6 +55,8 @@ naturelm-tiny: setup
 	  $(TINY)/sft-gen/tokenizer.json $(TINY)/sft-gen/naturelm_tokenizer.json checkpoints/naturelm-tiny/
 	$(BIN)/python -c "import json,sys; p='$(TINY)/sft-gen/generation_config.json'; c=json.load(open(p)); \
 	  c['naturelm_rank_weight']=float(sys.argv[1]); json.dump(c, open('checkpoints/naturelm-tiny/generation_config.json','w'), indent=2)" $(RANK_WEIGHT)
+	$(BIN)/python -c "from naturelm.data.card import record_reproduction as r; \
+	  r('checkpoints/naturelm-tiny/data_card.json', 'data_build/model-tiny/card.json')"  # sha256 vs the shipped card
 	cp data_build/model-tiny/card.json checkpoints/naturelm-tiny/data_card.json
 	$(BIN)/naturelm eval --model retrosim --tasks retrosynthesis --data data_build/model-tiny --out $(TINY)/eval-retrosim
 	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny --update-results \

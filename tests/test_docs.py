@@ -244,3 +244,21 @@ def test_quick_blocks_run_as_written(block, tmp_path):
 @pytest.mark.parametrize("block", [b for b in RUN if "slow" in b.modes], ids=lambda b: b.id)
 def test_slow_blocks_run_as_written(block, tmp_path):
     _run(block, tmp_path, timeout=3600)
+
+
+def test_a_build_records_whether_it_reproduces_the_shipped_card(tmp_path):
+    import json
+
+    from naturelm.data.card import compare_builds, record_reproduction
+
+    shipped = {"sha256": {"all": "aa", "files": {"x": "1", "y": "2"}}}
+    assert compare_builds(shipped, shipped)["reproduced"] is True
+    other = {"sha256": {"all": "bb", "files": {"x": "1", "y": "3", "z": "4"}}}
+    got = compare_builds(shipped, other)
+    assert got["reproduced"] is False and got["differing_files"] == ["y", "z"]
+    (tmp_path / "shipped.json").write_text(json.dumps(shipped))
+    (tmp_path / "card.json").write_text(json.dumps(other))
+    record_reproduction(tmp_path / "shipped.json", tmp_path / "card.json")
+    assert json.loads((tmp_path / "card.json").read_text())["reproduction"]["built_sha256"] == "bb"
+    card = json.loads((REPO / "checkpoints" / "naturelm-tiny" / "data_card.json").read_text())
+    assert card["reproduction"]["note"]  # the shipped card says whether (and why not) `make naturelm-tiny` reproduces it

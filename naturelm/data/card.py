@@ -46,3 +46,27 @@ def summary(card: dict) -> str:
     lines.append(f"leakage: removed {leak['removed_train_records_total']} train records, "
                  f"{leak['removed_pretrain_documents']} documents; overlap after = {leak['overlap_after']}")
     return "\n".join(lines)
+
+
+def compare_builds(shipped: dict, built: dict) -> dict:
+    """Whether a build reproduces a shipped data card: both `sha256.all` values, equal or not, and the files whose
+    hashes differ (or exist in only one of them)."""
+    a, b = shipped.get("sha256", {}), built.get("sha256", {})
+    fa, fb = a.get("files", {}), b.get("files", {})
+    differing = sorted(f for f in set(fa) | set(fb) if fa.get(f) != fb.get(f))
+    return {"shipped_sha256": a.get("all"), "built_sha256": b.get("all"),
+            "reproduced": a.get("all") is not None and a.get("all") == b.get("all"), "differing_files": differing}
+
+
+def record_reproduction(shipped_card: str | Path, built_card: str | Path) -> dict:
+    """Compare a fresh build with the shipped card and write the result into the built card as `reproduction`
+    (`make naturelm-tiny` does this before the new card replaces the shipped one); prints the verdict."""
+    shipped, built_path = json.loads(Path(shipped_card).read_text()), Path(built_card)
+    built = json.loads(built_path.read_text())
+    result = {"compared_with": str(shipped_card), **compare_builds(shipped, built)}
+    built["reproduction"] = result
+    built_path.write_text(json.dumps(built, indent=1, ensure_ascii=False) + "\n")
+    verdict = "reproduces" if result["reproduced"] else f"differs from ({len(result['differing_files'])} files)"
+    print(f"data build {built_path.parent}: {verdict} the shipped card {shipped_card} (sha256 "
+          f"{str(result['built_sha256'])[:16]} vs {str(result['shipped_sha256'])[:16]})")
+    return result
