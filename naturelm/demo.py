@@ -45,9 +45,20 @@ def language_tour(console: Console) -> None:
     console.print(table)
 
 
+def verdict_text(g) -> str:
+    """'✔ meets the request', '✘ fails: atom_balance, ...' or '? unverified' (see Generation.meets_request)."""
+    if g.meets_request is True:
+        return "✔ meets the request"
+    if g.meets_request is None:
+        return "? unverified"
+    failed = [c.name for c in g.checks if c.required and c.passed is False] or ["does not parse"]
+    return "✘ fails: " + ", ".join(failed)
+
+
 def _row(task: str, query: str, g, note: str = "", drawing: str = "") -> dict:
     verified = g.verified_by or "not verified"
     return {"task": task, "query": query, "answer": g.canonical or g.entity or "(empty)", "valid": g.valid,
+            "meets": g.meets_request, "verdict": verdict_text(g),
             "verified_by": verified, "score": g.score, "source": getattr(g, "source", "model"), "note": note,
             "drawing": drawing}
 
@@ -87,16 +98,17 @@ def write_report(rows: list[dict], path: Path, checkpoint: Path, seconds: float)
     """A self-contained HTML page with the answers and their drawings."""
     body = []
     for r in rows:
-        ok = "✔" if r["valid"] else "✘"
+        ok = html.escape(r["verdict"])
         body.append(f"<tr><td>{html.escape(r['task'])}</td><td><code>{html.escape(r['query'])}</code></td>"
-                    f"<td><code>{html.escape(r['answer'])}</code></td><td>{ok} {html.escape(str(r['verified_by']))}</td>"
+                    f"<td><code>{html.escape(r['answer'])}</code></td><td>{ok}<br>{html.escape(str(r['verified_by']))}</td>"
                     f"<td>{html.escape(r['source'])}</td><td>{html.escape(r['note'])}</td><td>{r['drawing']}</td></tr>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(f"""<!doctype html><meta charset="utf-8"><title>NatureLM demo</title>
 <style>body{{font-family:sans-serif;margin:2em}}td,th{{border-bottom:1px solid #ddd;padding:4px;vertical-align:top}}
 code{{word-break:break-all}}svg{{max-width:420px;height:auto}}</style>
 <h1>NatureLM-tiny demo</h1><p>Checkpoint <code>{html.escape(str(checkpoint))}</code>, {seconds:.0f} s on CPU.
-Every answer says which tool verified it (RDKit, OPSIN, ViennaRNA alphabet check, SMACT).</p>
+Every answer says where it came from (source), whether it parses (RDKit, OPSIN, alphabet, SMACT) and whether
+it meets the request (its task's checks: atom balance, OPSIN round trip, property targets, ...).</p>
 <table><tr><th>task</th><th>query</th><th>answer</th><th>check</th><th>source</th><th>note</th><th>drawing</th></tr>
 {''.join(body)}</table>""")
 
@@ -118,7 +130,7 @@ def main(checkpoint: Path | None = None, out: Path = Path("artifacts/demo/report
         table.add_column(col, overflow="fold")
     for r in rows:
         answer = r["answer"] if len(r["answer"]) <= 90 else r["answer"][:87] + "…"
-        table.add_row(r["task"], answer, ("✔ " if r["valid"] else "✘ ") + str(r["verified_by"]), r["note"][:120])
+        table.add_row(r["task"], answer, f"{r['verdict']} ({r['source']}; parsed by {r['verified_by']})" if r["valid"] else f"{r['verdict']} ({r['source']})", r["note"][:120])
     console.print(table)
     write_report(rows, out, checkpoint, time.time() - t0)
     console.print(f"HTML report with drawings: {out} ({time.time() - t0:.0f} s)")

@@ -29,6 +29,8 @@ def test_model_tour_answers_every_task_and_writes_the_report(tiny_checkpoint, tm
         assert isinstance(r["valid"], bool) and r["verified_by"]
         if r["valid"]:  # a valid answer names the real tool that checked it
             assert r["verified_by"] in {"rdkit", "opsin", "smact", "alphabet"}
+        assert r["verdict"][0] in "✔✘?" and r["source"]  # meets the request, fails (which checks), unverified
+        assert (r["meets"] is True) == r["verdict"].startswith("✔")
     out = tmp_path / "report.html"
     write_report(rows, out, tiny_checkpoint, 1.0)
     assert "<table>" in out.read_text() and "NatureLM-tiny demo" in out.read_text()
