@@ -315,3 +315,15 @@ def test_bucket_files_hold_bounded_bytes_and_append_in_order(tmp_path):
     again.write(0, b"x")
     again.flush()
     assert (tmp_path / "0.txt").read_text() == "x"
+
+
+def test_work_units_cover_every_record_once_for_any_task_count():
+    from naturelm.data.filecorpus.steps import work_units
+
+    plan = {"files": [[["big.smi", 1000]], [["a.fa", 90], ["b.fa", 60], ["c.fa", 5]], [["d.csv", 300]]]}
+    records = {(i, j): 50 for i, fl in enumerate(plan["files"]) for j in range(len(fl))}
+    for world in (1, 2, 3, 5):
+        seen = [(i, j, r) for rank in range(world) for i, j, stride, off in work_units(plan, rank, world)
+                for r in range(records[(i, j)]) if r % stride == off]
+        assert sorted(seen) == sorted((i, j, r) for (i, j), n in records.items() for r in range(n))
+    assert [u[2] for u in work_units(plan, 0, 2) if u[:2] == (0, 0)] == [2]  # the big file is shared

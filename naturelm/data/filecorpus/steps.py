@@ -58,19 +58,22 @@ def read_stats(work: str | Path, stage: str) -> list[dict]:
 
 
 def work_units(plan: dict, rank: int, world: int) -> list[tuple[int, int, int, int]]:
-    """(input, file, stride, offset) units of task `rank`: whole files when there are enough of them (largest
-    first, each to the least loaded task), otherwise every `world`-th record of every file."""
+    """(input, file, stride, offset) units of task `rank`. A file holding at least 1/(4 x tasks) of the input is
+    shared: every task reads it and takes every `world`-th record (one huge SMILES file still uses every worker).
+    Smaller files go whole to the least loaded task, largest first."""
     files = [(i, j, size) for i, fl in enumerate(plan["files"]) for j, (_, size) in enumerate(fl)]
-    if len(files) < 2 * world:
-        return [(i, j, world, rank) for i, j, _ in files]
+    total = sum(size for *_, size in files) or 1
+    shared = [(i, j, world, rank) for i, j, size in files if world > 1 and size * 4 * world >= total]
     load = [0] * world
     mine = []
     for i, j, size in sorted(files, key=lambda f: (-f[2], f[0], f[1])):
+        if world > 1 and size * 4 * world >= total:
+            continue
         k = min(range(world), key=lambda t: (load[t], t))
         load[k] += max(size, 1)
         if k == rank:
             mine.append((i, j, 1, 0))
-    return mine
+    return shared + mine
 
 
 class BucketFiles:
