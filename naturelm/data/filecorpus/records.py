@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 from naturelm.errors import EntityError, NatureLMError
 
-_SPECIFIC = re.compile(r"'[^']{0,3}'|\([^)]*\)|\d+(\.\d+)?")  # a character, an element, a number, (details)
+# a quoted character or element, a number, (details), the element a formula error names
+_SPECIFIC = re.compile(r"'[^']{0,3}'|\([^)]*\)|\d+(\.\d+)?|(?<=\bof )[A-Z][a-z]?\b")
 
 
 class Rejected(Exception):
