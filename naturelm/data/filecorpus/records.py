@@ -91,14 +91,12 @@ def _reaction(value: str, _sg) -> Entry:
 def _sequence(domain: str):
     def make(value: str, _sg) -> Entry:
         from naturelm.data.splits import nt_key, protein_key
-        from naturelm.language.codecs import dna_to_rna, get_codec
+        from naturelm.language.codecs import get_codec
         from naturelm.language.tags import wrap
 
-        seq = get_codec(domain).canonicalize(value)
+        seq = get_codec(domain).canonicalize(value)  # DNA: a U is refused (and counted) by the codec
         if domain == "rna":
-            seq = dna_to_rna(seq)  # rRNA databases write T
-        elif domain == "dna":
-            seq = seq.replace("U", "T")
+            seq = seq.replace("T", "U")  # rRNA databases write T
         leak = protein_key(seq) if domain == "protein" else nt_key(seq)
         return Entry(f"{domain}:{seq}", lambda: (leak,), (wrap(domain, seq),))
 
