@@ -72,6 +72,9 @@ def _merge(base: dict, update: dict, where: str = "") -> dict:
     return base
 
 
+PATH_SUFFIXES = ("dir", "path", "file", "checkpoint", "output")  # --set keys whose values are paths, not YAML
+
+
 def parse_set(items: list[str] | None) -> dict:
     """`["train.lr=1e-3", "lora.r=8"]` -> nested dict; values are parsed as YAML scalars/lists."""
     out: dict = {}
@@ -83,7 +86,13 @@ def parse_set(items: list[str] | None) -> dict:
         parts = key.strip().split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
-        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        if parts[-1].endswith(PATH_SUFFIXES):  # a path stays the text given (`data.dir=2024`, `out=null`)
+            node[parts[-1]] = raw
+            continue
+        try:
+            node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key}: cannot parse {raw!r} as a YAML value ({exc.problem})") from None
     return out
 
 

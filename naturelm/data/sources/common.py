@@ -98,20 +98,59 @@ def dist_version(dist: str) -> str | None:
         return None
 
 
-def read_fasta(lines) -> list[tuple[str, str]]:
-    """(header without '>', sequence) pairs from FASTA text lines."""
-    out, header, seq = [], None, []
-    for line in lines:
-        line = line.strip()
-        if line.startswith(">"):
-            if header is not None:
-                out.append((header, "".join(seq)))
-            header, seq = line[1:].strip(), []
-        elif line and header is not None:
-            seq.append(line)
+def read_fasta(lines, path=None) -> list[tuple[str, str]]:
+    """(header without '>', sequence) pairs from FASTA text lines (an open file or any iterable of lines).
+
+    DataFileError naming the file and line for text before the first header, an empty header, undecodable
+    bytes (a binary or non-UTF-8 file) or a truncated compressed file."""
+    import gzip
+    import zlib
+
+    from naturelm.errors import DataFileError
+
+    where = path if path is not None else getattr(lines, "name", "<fasta>")
+    out, header, seq, number = [], None, [], 0
+    try:
+        for number, line in enumerate(lines, 1):
+            line = line.strip()
+            if line.startswith(">"):
+                if header is not None:
+                    out.append((header, "".join(seq)))
+                header, seq = line[1:].strip(), []
+                if not header:
+                    raise DataFileError(where, "empty FASTA header", number)
+            elif line and header is None:
+                raise DataFileError(where, f"text before the first '>' header: {line[:40]!r}", number)
+            elif line:
+                seq.append(line)
+    except UnicodeDecodeError as exc:
+        raise DataFileError(where, f"not UTF-8 text ({exc.reason})", _first_undecodable_line(where)) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataFileError(where, f"truncated or corrupt compressed file ({exc})", number + 1) from None
     if header is not None:
         out.append((header, "".join(seq)))
     return out
+
+
+def _first_undecodable_line(path) -> int | None:
+    """The 1-based line of a file's first byte sequence that is not UTF-8 (text readers decode in chunks, so the
+    line they were on is not the line at fault); None when the file cannot be scanned."""
+    import gzip
+    from pathlib import Path
+
+    p = Path(str(path))
+    if not p.is_file():
+        return None
+    try:
+        with (gzip.open if p.suffix == ".gz" else open)(p, "rb") as f:
+            for number, raw in enumerate(f, 1):
+                try:
+                    raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    return number
+    except (OSError, EOFError):
+        return None
+    return None
 
 
 def limited(items, limit: int | None):
