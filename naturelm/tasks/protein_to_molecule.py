@@ -26,12 +26,12 @@ import os
 import re
 import time
 
+from naturelm.data.cross_domain import ACTIVE
 from naturelm.data.splits import connectivity_key
 from naturelm.tasks.base import Context, Example, Task, register, texts
 from naturelm.tasks.metrics import mean, morgan_fingerprints, validity
 from naturelm.tasks.molecule_generation import canonical_molecules
 
-ACTIVE = 6.0
 
 
 def max_similarity(smiles: list[str], references: list[str]) -> list[float]:

@@ -12,10 +12,10 @@ import random
 from collections import Counter
 from pathlib import Path
 
+from naturelm.data.cross_domain import ACTIVE
 from naturelm.errors import ConfigError
 from naturelm.tasks.baselines.base import Candidate
 
-ACTIVE = 6.0
 
 
 class LigandRetrieval:
