@@ -129,7 +129,7 @@ def fuzz_client(tiny_checkpoint):
     from naturelm.serve.app import ServeConfig, create_app
     from naturelm.serve.backends import load_model
 
-    cfg = ServeConfig(model_name="tiny", max_new_tokens=6, default_new_tokens=4, task_new_tokens=4, max_n=3,
+    cfg = ServeConfig(model_name="tiny", max_new_tokens=6, default_new_tokens=4, task_new_tokens=4, max_n=6,
                       max_entity_chars=600, max_body_bytes=50_000, timeout_s=SERVER_TIMEOUT_S)
     with TestClient(create_app(load_model(tiny_checkpoint, "engine"), cfg), raise_server_exceptions=False) as c:
         yield c
@@ -147,18 +147,26 @@ def _body_strategy(spec: dict, op: dict) -> st.SearchStrategy:
     if ref is None:
         return st.just(None)
     schema = spec["components"]["schemas"][ref["$ref"].rsplit("/", 1)[1]] if "$ref" in ref else ref
-    fields = {}
+    fields, goods = {}, {}
     for name, prop in schema.get("properties", {}).items():
         good = prop.get("examples", [prop.get("default")])[0] if ("examples" in prop or "default" in prop) else None
         if name == "messages":
             good = [{"role": "user", "content": "Is <mol>CCO</mol> soluble?"}]
         elif name == "prompt":
             good = "<mol>"
+        if good is not None:
+            goods[name] = good
         fields[name] = st.one_of(st.just(good), VALUES,
                                  st.lists(st.fixed_dictionaries({"role": st.sampled_from(["user", "x"]),
                                                                  "content": VALUES}), max_size=2))
     body = st.fixed_dictionaries({}, optional=fields)
-    return st.one_of(body, body.flatmap(lambda b: st.dictionaries(_text, SCALARS, max_size=2).map(lambda e: {**e, **b})),
+    # documented values with at most one field hostile (requests that get through to the model), anything
+    # goes in every field, extra keys, or garbage in place of the body
+    one_off = st.sampled_from(sorted(fields) or [""]).flatmap(
+        lambda name: (fields[name] if name else st.just(None)).map(
+            lambda v: {**goods, **({name: v} if name else {})}))
+    return st.one_of(st.just(goods), one_off, body,
+                     body.flatmap(lambda b: st.dictionaries(_text, SCALARS, max_size=2).map(lambda e: {**e, **b})),
                      VALUES)
 
 
