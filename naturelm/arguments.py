@@ -19,15 +19,18 @@ MIN_TEMPERATURE = 0.01  # 0 means greedy; below this, logits / temperature overf
 MAX_SEED = 2**63 - 1
 TEXTS = frozenset({"inputs", "expect", "prompts", "prompt", "product", "reactants", "smiles", "name", "question", "description", "goal",
                    "dna", "protein", "target", "rbp", "elements", "property", "by", "method", "tag", "task"})
+LISTABLE = frozenset({"inputs", "prompts", "prompt", "product", "reactants", "smiles", "name", "question", "elements"})
 COUNTS = {"n": 1, "k": 1, "num_beams": 1, "n_neighbours": 1, "max_new_tokens": 1, "batch_size": 1, "max_retries": 0}
 NUMBERS = frozenset({"value", "delta", "top_p", "rank_weight", "length_penalty"})
 FLAGS = frozenset({"raw", "constrained"})
 
 
-def text(param: str, value, allow_none: bool = False):
-    """A string or a list of strings, each encodable as UTF-8 (no lone surrogates)."""
+def text(param: str, value, allow_none: bool = False, allow_list: bool = True):
+    """A string (or a list of strings where `allow_list`), each encodable as UTF-8 (no lone surrogates)."""
     if value is None and allow_none:
         return value
+    if isinstance(value, (list, tuple)) and not allow_list:
+        raise InputError(param, f"expected a string, not {type(value).__name__}")
     items = value if isinstance(value, (list, tuple)) else [value]
     for i, item in enumerate(items):
         where = f"{param}[{i}]" if isinstance(value, (list, tuple)) else param
@@ -82,7 +85,7 @@ def check(param: str, value, other=None, allow_none: bool = False) -> None:
     if value is None and (allow_none or param in ("temperature", "tag", "expect")):
         return
     if param in TEXTS:
-        text(param, value)
+        text(param, value, allow_list=param in LISTABLE)
     elif param in COUNTS:
         count(param, value, COUNTS[param])
     elif param in NUMBERS:
