@@ -8,10 +8,11 @@ That score in [0, 1] is the template prior `NatureLM.forward(method="ranked")` a
 """
 from __future__ import annotations
 
-from naturelm.data.retrieval import FingerprintIndex, morgan_fp
+from naturelm.data.retrieval import FingerprintIndex
 from naturelm.errors import ConfigError
 from naturelm.language.codecs import try_canonical
 from naturelm.tasks.baselines.base import Candidate
+from naturelm.tasks.baselines.template_analogy import propose_by_analogy
 
 TASK = "forward"
 
@@ -61,9 +62,6 @@ class ForwardTemplates:
 
     def propose(self, reactants: str, k: int = 10) -> list[Candidate]:
         """Up to k distinct canonical products for one reactant set, best first; [] for an invalid set."""
-        from rdkit import DataStructs
-        from rdchiral.initialization import rdchiralReactants
-
         if not self.templates:
             raise ConfigError("ForwardTemplates has no training reactions: call fit(records) or from_uspto50k()")
         query = try_canonical(reactants, reactant_set=True) if reactants else None
@@ -72,47 +70,8 @@ class ForwardTemplates:
         same = [str(i) for i, s in enumerate(self.reactant_sets) if s == query]
         neighbours = [(int(key), sim) for key, sim in self.reactants.query(query, k=self.n_neighbours,
                                                                              exclude_keys=same)]
-        try:
-            rct = rdchiralReactants(query)
-        except Exception:  # rdchiral cannot prepare some molecules; nothing can be proposed
-            return []
-        outcomes: dict[str, list] = {}
-        best: dict[str, tuple[float, int]] = {}
-        for j, sim in neighbours:
-            template = self.templates[j]
-            if template not in outcomes:
-                outcomes[template] = self._apply(template, rct)
-            for cand, cand_fp in outcomes[template]:
-                score = sim * DataStructs.TanimotoSimilarity(cand_fp, self.products.fps[j])
-                if cand not in best or score > best[cand][0]:
-                    best[cand] = (score, j)
-        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
-        return [Candidate(text=c, score=s, source=self.name,
-                          meta={"neighbour": self.ids[j], "template": self.templates[j]}) for c, (s, j) in ranked]
-
-    def _apply(self, template: str, rct) -> list[tuple[str, object]]:
-        """Canonical products (with fingerprints) of one forward template; prepared templates are cached."""
-        from rdchiral.initialization import rdchiralReaction
-        from rdchiral.main import rdchiralRun
-
-        if template not in self._rxn_cache:
-            try:
-                self._rxn_cache[template] = rdchiralReaction(template)
-            except Exception:  # an unparsable template proposes nothing
-                self._rxn_cache[template] = None
-        rxn = self._rxn_cache[template]
-        if rxn is None:
-            return []
-        try:
-            raw = rdchiralRun(rxn, rct)
-        except Exception:  # rdchiral fails on some template/molecule pairs; that neighbour proposes nothing
-            return []
-        out = []
-        for smiles in dict.fromkeys(raw):
-            cand = try_canonical(smiles)
-            if cand is not None and "." not in cand:
-                out.append((cand, morgan_fp(cand)))
-        return out
+        return propose_by_analogy(query, neighbours, self.templates, self.products.fps, self.ids, self._rxn_cache,
+                                  _single_product, self.name, k)
 
     def predict(self, task: str, inputs: list[str], k: int) -> list[list[Candidate]]:
         """Candidates for each reactant set in `inputs`."""
@@ -121,3 +80,9 @@ class ForwardTemplates:
         if not self.supports(task):
             raise ConfigError(f"{self.name} supports only {TASK!r}, not {task!r}")
         return [self.propose(r, k) for r in tqdm(inputs, desc=self.name, disable=not self.progress)]
+
+
+def _single_product(smiles: str) -> str | None:
+    """A forward outcome counts as one canonical product (multi-fragment outcomes are dropped)."""
+    cand = try_canonical(smiles)
+    return cand if cand is not None and "." not in cand else None

@@ -13,10 +13,11 @@ import os
 import shutil
 from pathlib import Path
 
-from naturelm.data.retrieval import FingerprintIndex, morgan_fp
+from naturelm.data.retrieval import FingerprintIndex
 from naturelm.errors import ConfigError, DataSourceMissing
 from naturelm.language.codecs import try_canonical
 from naturelm.tasks.baselines.base import Candidate
+from naturelm.tasks.baselines.template_analogy import propose_by_analogy
 
 TASK = "retrosynthesis"
 SAVED_DIR = "retrosim"  # where a saved index sits: next to a checkpoint, or in a data build (DIR/retrosim)
@@ -64,56 +65,14 @@ class RetroSim:
 
     def propose(self, product: str, k: int = 10) -> list[Candidate]:
         """Up to k distinct canonical reactant sets for one product, best first; [] for an invalid product."""
-        from rdkit import DataStructs
-        from rdchiral.initialization import rdchiralReactants
-
         if not self.templates:
             raise ConfigError("RetroSim has no training reactions: call fit(records) or RetroSim.load(dir)")
         prod = try_canonical(product) if product else None
         if prod is None:
             return []
         neighbours = [(int(key), sim) for key, sim in self.products.query(prod, k=self.n_neighbours)]
-        try:
-            rct = rdchiralReactants(prod)
-        except Exception:  # rdchiral cannot prepare some molecules; nothing can be proposed
-            return []
-        outcomes: dict[str, list] = {}
-        best: dict[str, tuple[float, int]] = {}
-        for j, sim in neighbours:
-            template = self.templates[j]
-            if template not in outcomes:
-                outcomes[template] = self._apply(template, rct)
-            for cand, cand_fp in outcomes[template]:
-                score = sim * DataStructs.TanimotoSimilarity(cand_fp, self.reactants.fps[j])
-                if cand not in best or score > best[cand][0]:
-                    best[cand] = (score, j)
-        ranked = sorted(best.items(), key=lambda kv: -kv[1][0])[:k]
-        return [Candidate(text=c, score=s, source=self.name,
-                          meta={"neighbour": self.ids[j], "template": self.templates[j]}) for c, (s, j) in ranked]
-
-    def _apply(self, template: str, rct) -> list[tuple[str, object]]:
-        """Canonical precursor sets (with fingerprints) from one retro template; prepared templates are cached."""
-        from rdchiral.initialization import rdchiralReaction
-        from rdchiral.main import rdchiralRun
-
-        if template not in self._rxn_cache:
-            try:
-                self._rxn_cache[template] = rdchiralReaction(template)
-            except Exception:  # an unparsable template proposes nothing
-                self._rxn_cache[template] = None
-        rxn = self._rxn_cache[template]
-        if rxn is None:
-            return []
-        try:
-            raw = rdchiralRun(rxn, rct)
-        except Exception:  # rdchiral fails on some template/molecule pairs; that neighbour proposes nothing
-            return []
-        out = []
-        for smiles in dict.fromkeys(raw):
-            cand = try_canonical(smiles, reactant_set=True)
-            if cand is not None:
-                out.append((cand, morgan_fp(cand)))
-        return out
+        return propose_by_analogy(prod, neighbours, self.templates, self.reactants.fps, self.ids, self._rxn_cache,
+                                  _reactant_set, self.name, k)
 
     def predict(self, task: str, inputs: list[str], k: int) -> list[list[Candidate]]:
         """Candidates for each product in `inputs`, over `processes` worker processes with a progress bar."""
@@ -241,3 +200,8 @@ def _init_worker(model: RetroSim) -> None:
 def _worker_propose(args: tuple[str, int]) -> list[Candidate]:
     product, k = args
     return _WORKER.propose(product, k)
+
+
+def _reactant_set(smiles: str) -> str | None:
+    """A retro outcome counts as one canonical reactant set."""
+    return try_canonical(smiles, reactant_set=True)
