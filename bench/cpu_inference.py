@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from results_path import add_output_args, output_path  # noqa: E402
 from generate_throughput import PRODUCTS, PeakRSS, hf_tokens  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -319,9 +320,10 @@ def main() -> None:
                     help="unix time after which no new round starts (results are written after every round)")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--skip-tiny", action="store_true")
-    ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "cpu_inference.json"))
+    add_output_args(ap)
     ap.add_argument("--build-big", default=None, help=argparse.SUPPRESS)  # internal: build the 1B checkpoint
     args = ap.parse_args()
+    args.out = str(output_path(args, "cpu_inference.json"))
     if args.build_big:
         return build_big(Path(args.build_big))
 

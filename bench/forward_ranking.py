@@ -7,7 +7,7 @@ The model alone is its own beam search (`method="model"`). Top-k exact match of 
 first `--limit` TEST reactions, all rows on the same reactions.
 
     python bench/forward_ranking.py --model checkpoints/naturelm-tiny --limit 200 --valid 100
-Writes bench/results/forward_ranking.json (or --out).
+Writes bench/runs/forward_ranking.json (bench/results/ with --update-results, or --out).
 """
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ import json
 import os
 import platform
 import time
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py
+from results_path import add_output_args, output_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 KS = (1, 3, 5)
@@ -35,8 +39,9 @@ def main() -> None:
     parser.add_argument("--valid", type=int, default=100, help="valid reactions the weight is chosen on")
     parser.add_argument("--weights", default="0,0.5,1,2,3,5,8,1000")
     parser.add_argument("--model-beams", type=int, default=5, help="k of the model's own beams (0: skip that row)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "forward_ranking.json"))
+    add_output_args(parser)
     a = parser.parse_args()
+    a.out = str(output_path(a, "forward_ranking.json"))
 
     from naturelm.api import NatureLM
     from naturelm.data.sources.uspto50k import load_uspto50k

@@ -6,7 +6,7 @@ number of draws per answer and the prediction time of each row.
 
     python bench/prompt_constraints.py --model checkpoints/naturelm-tiny --data DIR \
         --tasks molecule_generation --limit 200
-Writes bench/results/prompt_constraints.json (or --out).
+Writes bench/runs/prompt_constraints.json (bench/results/ with --update-results, or --out).
 """
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ import json
 import os
 import platform
 import tempfile
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py
+from results_path import add_output_args, output_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -34,8 +38,9 @@ def main() -> None:
     parser.add_argument("--tasks", default="molecule_generation")
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--temperature", type=float, default=None, help="default: the checkpoint's (0.7)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "prompt_constraints.json"))
+    add_output_args(parser)
     a = parser.parse_args()
+    a.out = str(output_path(a, "prompt_constraints.json"))
 
     from naturelm.api import NatureLM
     from naturelm.eval.harness import run_eval

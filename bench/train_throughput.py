@@ -11,7 +11,7 @@ padding cells in the batches. `--hf` adds the old comparison with HF Trainer on 
 
     python bench/train_throughput.py --data DIR --rounds 3 --steps 4
 Without --data the SFT pairs are USPTO-50k retrosynthesis and forward instructions (the bulk of the tiny recipe).
-Writes bench/results/train_throughput.json.
+Writes bench/runs/train_throughput.json (bench/results/ with --update-results, or --out).
 """
 
 from __future__ import annotations
@@ -23,7 +23,11 @@ import platform
 import tempfile
 import threading
 import time
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/results_path.py
+from results_path import add_output_args, output_path  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 2  # steps excluded from timing
@@ -217,8 +221,9 @@ def main() -> None:
     parser.add_argument("--max-length", type=int, default=384)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hf", action="store_true", help="also compare with HF Trainer (padded random batches)")
-    parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "train_throughput.json"))
+    add_output_args(parser)
     a = parser.parse_args()
+    a.out = str(output_path(a, "train_throughput.json"))
 
     import torch
 
