@@ -205,7 +205,7 @@ def test_server_answers(released, variant):
         assert r.status_code == 200, r.text
 
 
-@pytest.mark.parametrize("variant", ONE_PER_FAMILY)
+@pytest.mark.parametrize("variant", VARIANTS)  # every released layout, as the issue asks
 def test_cli_serve_and_eval_accept_the_folder(released, variant, tmp_path, monkeypatch):
     import typer
     from typer.testing import CliRunner
