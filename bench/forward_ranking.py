@@ -45,7 +45,7 @@ def main() -> None:
 
     from naturelm.api import NatureLM
     from naturelm.data.sources.uspto50k import load_uspto50k
-    from naturelm.eval.harness import order_union, union_scores
+    from naturelm.tasks.ranking import order_union, union_scores
     from naturelm.tasks.base import Example
     from naturelm.tasks.baselines.forward_templates import ForwardTemplates
 

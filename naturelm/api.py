@@ -15,11 +15,12 @@ import re
 from pathlib import Path
 
 from naturelm import arguments
+from naturelm.data.instructions import instruction  # noqa: F401  (public: naturelm.api.instruction)
 from naturelm.errors import ConfigError, DataSourceMissing, EntityError, InputError
 from naturelm.generate.engine import Engine, mean_logprob
 from naturelm.generate.postprocess import Classification, Generation, dedup, to_generation
 from naturelm.tasks import checks
-from naturelm.language.tags import TAGS, wrap
+from naturelm.language.tags import wrap
 
 # The tag each task's response is written in (None: plain text).
 RESPONSE_TAG = {
@@ -46,21 +47,6 @@ UNCONDITIONAL = frozenset({"molecule_generation", "protein_generation", "rna_gen
 CHECKPOINT_HINT = ("pass a checkpoint directory: one of ours (config.json + model weights + naturelm_tokenizer.json, "
                    "as written by `naturelm train`) or a released NatureLM folder as downloaded (config.json, weights, "
                    "Llama 3 tokenizer.json or Mixtral tokenizer.model; docs/released-checkpoints.md)")
-
-
-def instruction(task: str, **fields) -> str:
-    """The task's first phrasing (naturelm.data.instructions.TEMPLATES) filled with `fields`.
-
-    A field named after a tag (`product`, `reactants`, `mol`, `dna`) is given bare and wrapped here.
-    """
-    from naturelm.data.instructions import TEMPLATES
-
-    values = {k: wrap(k, v) if k in TAGS and TAGS[k].domain != "text" else v for k, v in fields.items()}
-    template = TEMPLATES[task][0]
-    try:
-        return template.format(**values)
-    except KeyError as exc:
-        raise ConfigError(f"template {template!r} of task {task!r} needs {exc}; NatureLM fills {sorted(values)}") from None
 
 
 @dataclass
@@ -207,7 +193,7 @@ class NatureLM:
         """k distinct reactant sets for a product (atom maps stripped; invalid input raises EntityError).
 
         method: "model" (the model's beams; `gen` options apply to them), "ranked" (RetroSim's top max(k, 10)
-        ordered by the model with RetroSim's score as a prior, as `eval.harness.rank_union` orders them),
+        ordered by the model with RetroSim's score as a prior, as `tasks.ranking.rank_union` orders them),
         "rag" (`retrosynthesis_rag`), "auto" ("ranked" when `retrosim` is given or the checkpoint opts in with
         `naturelm_rank_weight` in its generation_config.json or a RetroSim saved as CHECKPOINT/retrosim, and a
         RetroSim is found; else "model"). Each answer's `source` says which: "model" or "retrosim+model".
@@ -264,10 +250,10 @@ class NatureLM:
         return self._retrosims[key]
 
     def _retro_ranked(self, products: list[str], k: int, retrosim, weight: float | None) -> list[list[Generation]]:
-        """Per canonical product, RetroSim's candidates in `eval.harness.rank_union`'s order (model mean
+        """Per canonical product, RetroSim's candidates in `tasks.ranking.rank_union`'s order (model mean
         log-probability + weight x RetroSim score), each checked by RDKit; `meta` holds both parts and RetroSim's
         template and training reaction (the template precedent)."""
-        from naturelm.eval.harness import RANK_PRIOR_WEIGHT
+        from naturelm.tasks.ranking import RANK_PRIOR_WEIGHT
 
         w = next(x for x in (weight, self.rank_weight, RANK_PRIOR_WEIGHT) if x is not None)
         proposals = retrosim.predict("retrosynthesis", products, max(k, RETROSIM_CANDIDATES))
@@ -276,8 +262,8 @@ class NatureLM:
     def _tool_ranked(self, task: str, queries: list[str], proposals, k: int, w: float, source: str,
                      prior_name: str) -> list[list[Generation]]:
         """A tool's candidates per query ordered by model mean log-probability + w x the tool's score
-        (`eval.harness.order_union`); `meta` holds both parts and the tool's template and training reaction."""
-        from naturelm.eval.harness import order_union, union_scores
+        (`tasks.ranking.order_union`); `meta` holds both parts and the tool's template and training reaction."""
+        from naturelm.tasks.ranking import order_union, union_scores
         from naturelm.language.codecs import try_canonical
         from naturelm.tasks.base import Example
 

@@ -53,7 +53,7 @@ def test_templates_predict_the_analogous_product(tool):
 
 
 def test_ranked_forward_orders_template_products_by_model_and_prior(lm, tool):
-    from naturelm.eval.harness import order_union, union_scores
+    from naturelm.tasks.ranking import order_union, union_scores
     from naturelm.tasks.base import Example
 
     sets = ["CCCC(=O)O.NCCC", "CCC(=O)OC.O"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from naturelm.data.retrieval import ReactionMemory
-from naturelm.eval.harness import order_union, union_scores
+from naturelm.tasks.ranking import order_union, union_scores
 from naturelm.generate.postprocess import Generation
 from naturelm.tasks.base import Example
 from naturelm.tasks.baselines.base import Candidate

@@ -1,4 +1,4 @@
-"""Ranked retrosynthesis (issue 8): RetroSim proposes, the model re-ranks as `eval.harness.rank_union` does.
+"""Ranked retrosynthesis (issue 8): RetroSim proposes, the model re-ranks as `tasks.ranking.rank_union` does.
 
 A tiny random model and a RetroSim fitted on a handful of USPTO-50k training reactions; "model" unchanged,
 "auto" choosing, the typed error without RetroSim, finding/fitting/caching RetroSim, and the server endpoint."""
@@ -68,7 +68,7 @@ def _opted_in_checkpoint(tiny_checkpoint, tmp_path, retrosim, weight):
 
 
 def test_ranked_is_rank_union_order_of_retrosim_candidates(lm, retrosim, products):
-    from naturelm.eval.harness import RANK_PRIOR_WEIGHT, rank_union
+    from naturelm.tasks.ranking import RANK_PRIOR_WEIGHT, rank_union
     from naturelm.tasks.base import Example
 
     k = 5

@@ -11,7 +11,7 @@ from typing import Iterable
 
 from naturelm.data.splits import mol_key
 from naturelm.errors import ConfigError
-from naturelm.language.tags import wrap
+from naturelm.language.tags import TAGS, wrap
 
 TASKS = (
     "retrosynthesis", "retrosynthesis_rag", "forward", "forward_rag", "smiles_to_iupac", "iupac_to_smiles",
@@ -578,3 +578,16 @@ def rbp_records(examples: Iterable[dict], rng: random.Random) -> list[dict]:
         meta = {"by": e["by"], "rbp": e[e["by"]], "gene": e["gene"]}
         out.append(record("protein_to_rna", _phrase("protein_to_rna", rng, rbp=rbp), wrap("rna", e["rna"]), meta))
     return out
+
+
+def instruction(task: str, **fields) -> str:
+    """The task's first phrasing (naturelm.data.instructions.TEMPLATES) filled with `fields`.
+
+    A field named after a tag (`product`, `reactants`, `mol`, `dna`) is given bare and wrapped here.
+    """
+    values = {k: wrap(k, v) if k in TAGS and TAGS[k].domain != "text" else v for k, v in fields.items()}
+    template = TEMPLATES[task][0]
+    try:
+        return template.format(**values)
+    except KeyError as exc:
+        raise ConfigError(f"template {template!r} of task {task!r} needs {exc}; NatureLM fills {sorted(values)}") from None

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from naturelm.eval.harness import RANK_PRIOR_WEIGHT
+from naturelm.tasks.ranking import RANK_PRIOR_WEIGHT
 
 app = typer.Typer(help="Evaluate models on the NatureLM task suite.", invoke_without_command=True,
                   pretty_exceptions_enable=False)
