@@ -103,13 +103,18 @@ class BucketFiles:
         self.size = 0
 
 
-class ParseRecords(PipelineStep):
-    name = "parse, validate, exclude test entities"
+class CorpusStep(PipelineStep):
+    """A datatrove step of the corpus build; its state lives in the work folder."""
+
     type = "naturelm-corpus"
 
     def __init__(self, work: str):
         super().__init__()
         self.work = work
+
+
+class ParseRecords(CorpusStep):
+    name = "parse, validate, exclude test entities"
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         import numpy as np
@@ -164,13 +169,8 @@ class ParseRecords(PipelineStep):
         _write_json(work / "stats" / "parse" / f"{rank:05d}.json", stats)
 
 
-class DedupTokenize(PipelineStep):
+class DedupTokenize(CorpusStep):
     name = "exact dedup, train/valid split, tokenize"
-    type = "naturelm-corpus"
-
-    def __init__(self, work: str):
-        super().__init__()
-        self.work = work
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         import numpy as np
@@ -254,13 +254,8 @@ def merged_dedup_stats(work: Path) -> dict:
     return out
 
 
-class Mix(PipelineStep):
+class Mix(CorpusStep):
     name = "mixture by weight, seeded order keys"
-    type = "naturelm-corpus"
-
-    def __init__(self, work: str):
-        super().__init__()
-        self.work = work
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         work, plan = Path(self.work), load_plan(self.work)
@@ -286,13 +281,12 @@ class Mix(PipelineStep):
                         path.unlink()
 
 
-class WriteShards(PipelineStep):
+class WriteShards(CorpusStep):
     name = "sort partitions, write token shards"
-    type = "naturelm-corpus"
 
     def __init__(self, work: str, out: str):
-        super().__init__()
-        self.work, self.out = work, out
+        super().__init__(work)
+        self.out = out
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
         from naturelm.data.shards import file_sha256

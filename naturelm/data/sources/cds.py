@@ -45,6 +45,18 @@ def _pair(report: SourceReport, rid: str, dna: str, protein: str, source: str, t
     return {"id": rid, "dna": dna, "protein": protein, "source": source}
 
 
+def _add_once(report: SourceReport, records: list, seen: set, rec: dict | None) -> None:
+    """Append a checked record (None: already counted as rejected) once per DNA sequence; a repeat counts as a
+    duplicate."""
+    if rec is None:
+        return
+    if rec["dna"] in seen:
+        report.reject("duplicate")
+        return
+    seen.add(rec["dna"])
+    records.append(rec)
+
+
 def load_pyrodigal_pairs(limit: int | None = None) -> Loaded:
     """`{"id", "dna", "protein", "source"}` from pyrodigal's `*.single.*` and `*.meta.*` test files (a gene found
     by both modes is kept once)."""
@@ -70,14 +82,7 @@ def load_pyrodigal_pairs(limit: int | None = None) -> Loaded:
                 if rid not in proteins:
                     report.reject("no_protein")
                     continue
-                rec = _pair(report, f"{m.group(1)}:{rid}", dna, proteins[rid], f"pyrodigal:{m.group(2)}")
-                if rec is None:
-                    continue
-                if rec["dna"] in seen:
-                    report.reject("duplicate")
-                    continue
-                seen.add(rec["dna"])
-                records.append(rec)
+                _add_once(report, records, seen, _pair(report, f"{m.group(1)}:{rid}", dna, proteins[rid], f"pyrodigal:{m.group(2)}"))
     report.kept = len(records)
     return Loaded(records, report)
 
@@ -156,13 +161,6 @@ def load_emboss_cds(path: str | os.PathLike | None = None, limit: int | None = N
                     report.reject("no_sequence")
                     continue
                 rid = f"{entry.id}:{q.get('protein_id', q.get('gene', ['cds']))[0]}"
-                rec = _pair(report, rid, dna, q["translation"][0], f"emboss:{file.name}", table)
-                if rec is None:
-                    continue
-                if rec["dna"] in seen:
-                    report.reject("duplicate")
-                    continue
-                seen.add(rec["dna"])
-                records.append(rec)
+                _add_once(report, records, seen, _pair(report, rid, dna, q["translation"][0], f"emboss:{file.name}", table))
     report.kept = len(records)
     return Loaded(records, report)
