@@ -133,11 +133,11 @@ def test_naming_records_both_directions():
 def test_tanimoto_neighbours_match_rdkit():
     from rdkit import DataStructs
 
-    from naturelm.data.retrieval import morgan_fp
+    from naturelm.data.retrieval import fingerprint_matrix, morgan_fp, tanimoto_neighbours
 
     smiles = [r.product for r in RXNS] + ["c1ccccc1O"]
-    fp = I.fingerprint_matrix(smiles)
-    hits = I.tanimoto_neighbours(fp, fp, k=4)
+    fp = fingerprint_matrix(smiles)
+    hits = tanimoto_neighbours(fp, fp, k=4)
     for i, s in enumerate(smiles):
         ref = DataStructs.BulkTanimotoSimilarity(morgan_fp(s), [morgan_fp(t) for t in smiles])
         for j, sim in hits[i]:

@@ -7,6 +7,7 @@ import random
 import pytest
 
 from naturelm.data import instructions as I
+from naturelm.data.retrieval import fingerprint_matrix
 from naturelm.data.sources.uspto50k import Reaction
 from naturelm.errors import ConfigError
 from naturelm.language import find_entities, format_prompt
@@ -47,7 +48,7 @@ def test_forward_rag_neighbours_come_from_train_only_and_are_deterministic():
     assert nb[0]["similarity"] >= nb[1]["similarity"] > 0
     assert TEST[0].product not in recs[0]["instruction"].split("\n")[-1]  # the answer is never in the query line
     assert I.rag_records(TEST, TRAIN, random.Random(0), k=2, direction="forward") == recs
-    fp = I.fingerprint_matrix([r.reactants for r in TRAIN])
+    fp = fingerprint_matrix([r.reactants for r in TRAIN])
     assert I.rag_records(TEST, TRAIN, random.Random(0), k=2, train_fp=fp, direction="forward") == recs
 
 

@@ -16,6 +16,7 @@ from naturelm.data import corpus as C
 from naturelm.data import instructions as I
 from naturelm.data.card import data_sha256, write_card
 from naturelm.data.recipes import Recipe
+from naturelm.data.retrieval import fingerprint_matrix
 from naturelm.data.sources.common import SourceReport
 from naturelm.data.splits import (SPLITS, LeakReport, Splitter, material_key, mol_key, nt_key, protein_key,
                                   record_molecules, remove_leaks, test_keys, text_molecules)
@@ -142,8 +143,8 @@ def build(recipe: Recipe, out: str | Path, uspto_path: str | None = None, progre
         recs[split_name].extend(records)
 
     # reactions (standard split; the test split is always complete)
-    train_fp = I.fingerprint_matrix([r.product for r in rxn["train"]])
-    train_rfp = I.fingerprint_matrix([r.reactants for r in rxn["train"]])  # forward_rag searches reactant sets
+    train_fp = fingerprint_matrix([r.product for r in rxn["train"]])
+    train_rfp = fingerprint_matrix([r.reactants for r in rxn["train"]])  # forward_rag searches reactant sets
     for s in SPLITS:
         rng = rng_for("retro", s)
         pool = rxn[s] if s != "valid" else _cap(rxn[s], R.retro_valid_cap, rng)

@@ -34,11 +34,12 @@ def hash_split(key: str, seed: int, valid: float, test: float) -> str:
 
 def scaffold_key(smiles: str) -> str:
     """Bemis-Murcko scaffold SMILES of the molecule without stereo; `conn:` + its connectivity key when acyclic."""
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
     from rdkit.Chem.Scaffolds import MurckoScaffold
 
-    RDLogger.DisableLog("rdApp.*")
-    mol = Chem.MolFromSmiles(smiles)
+    from naturelm.language.codecs import mol_from_smiles
+
+    mol = mol_from_smiles(smiles)
     if mol is None:
         return "invalid:" + smiles
     Chem.RemoveStereochemistry(mol)

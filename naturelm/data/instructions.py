@@ -9,8 +9,9 @@ from __future__ import annotations
 import random
 from typing import Iterable
 
+from naturelm.data.retrieval import fingerprint_matrix, reaction_sides, tanimoto_neighbours
 from naturelm.data.splits import mol_key
-from naturelm.errors import ConfigError
+from naturelm.errors import ConfigError, EntityError
 from naturelm.language.tags import TAGS, wrap
 
 TASKS = (
@@ -129,9 +130,10 @@ RBP_TEXT = {"gene": "the RNA-binding protein {gene}", "gene_id": "the RNA-bindin
 NEIGHBOUR_LINE = "Similar reaction: {product} → {reactants}"
 # Retrieval-augmented directions: (task, query field, answer field, neighbour line);
 # the fields are both Reaction attributes and tag names.
+# direction -> (task, neighbour line); which side is searched and which answered is retrieval's `reaction_sides`
 RAG_DIRECTIONS = {
-    "retro": ("retrosynthesis_rag", "product", "reactants", NEIGHBOUR_LINE),
-    "forward": ("forward_rag", "reactants", "product", "Similar reaction: {reactants} → {product}"),
+    "retro": ("retrosynthesis_rag", NEIGHBOUR_LINE),
+    "forward": ("forward_rag", "Similar reaction: {reactants} → {product}"),
 }
 
 # Property phrasings: the value is rounded the way the text shows it, and `meta.target` holds that value.
@@ -161,7 +163,7 @@ SPACER_LENGTHS = (17, 18, 19, 20, 20, 20, 20, 21, 22, 23, 24)
 
 def template_texts() -> list[str]:
     """Every template string (task phrasings, the neighbour line, property phrasings): BPE training text."""
-    texts = [t for task in TASKS for t in TEMPLATES[task]] + [NEIGHBOUR_LINE, RAG_DIRECTIONS["forward"][3]]
+    texts = [t for task in TASKS for t in TEMPLATES[task]] + [NEIGHBOUR_LINE, RAG_DIRECTIONS["forward"][1]]
     texts += [p for p, _ in PROPERTY_TEXT.values()] + [p for p, _ in MATERIAL_TEXT.values()]
     texts += [n for n, _ in OPTIMIZATION.values()] + list(SOLUBILITY_LABELS.values()) + ["Yes.", "No."]
     texts += list(TARGET_TEXT.values()) + list(RBP_TEXT.values())
@@ -200,10 +202,11 @@ def material_property_text(prop: str, value: float) -> tuple[str, float]:
 
 def molecule_properties(smiles: str) -> dict[str, float] | None:
     """QED, HBA, HBD, FSP3, RotBonds, TPSA, LogP from RDKit (None when the SMILES does not parse)."""
-    from rdkit import Chem
     from rdkit.Chem import QED, Crippen, rdMolDescriptors
 
-    mol = Chem.MolFromSmiles(smiles)
+    from naturelm.language.codecs import mol_from_smiles
+
+    mol = mol_from_smiles(smiles)
     if mol is None:
         return None
     return {
@@ -213,57 +216,6 @@ def molecule_properties(smiles: str) -> dict[str, float] | None:
     }
 
 
-def fingerprint_matrix(smiles: list[str]):
-    """Sparse 0/1 matrix (molecules x bits) of Morgan fingerprints, the definition of naturelm.data.retrieval.
-
-    SMILES are parsed one at a time (RDKit Mol objects take ~35 kB each; 50k of them would take 1.7 GB).
-    An unparsable SMILES gives an empty row.
-    """
-    import numpy as np
-    from rdkit import Chem, RDLogger
-    from rdkit.Chem import rdFingerprintGenerator
-    from scipy import sparse
-
-    from naturelm.data.retrieval import FP_BITS, FP_RADIUS
-
-    RDLogger.DisableLog("rdApp.*")
-    gen = rdFingerprintGenerator.GetMorganGenerator(radius=FP_RADIUS, fpSize=FP_BITS)
-    rows, cols = [], []
-    for i, s in enumerate(smiles):
-        mol = Chem.MolFromSmiles(s)
-        on = list(gen.GetFingerprint(mol).GetOnBits()) if mol is not None else []
-        rows += [i] * len(on)
-        cols += on
-    data = np.ones(len(rows), dtype=np.float32)
-    return sparse.csr_matrix((data, (rows, cols)), shape=(len(smiles), FP_BITS))
-
-
-def tanimoto_neighbours(queries, targets, k: int, min_sim: float = 0.0, exclude=None, chunk: int = 512):
-    """For each query row, up to k (target index, Tanimoto) pairs, best first (ties by index), sim >= min_sim.
-
-    `exclude(i)` gives target indices query i must not retrieve (e.g. itself, or the same molecule).
-    Sparse matrix products keep this fast for tens of thousands of molecules.
-    """
-    import numpy as np
-
-    q_n = np.asarray(queries.sum(axis=1)).ravel()
-    t_n = np.asarray(targets.sum(axis=1)).ravel()
-    tt = targets.T.tocsc()
-    out = []
-    for start in range(0, queries.shape[0], chunk):
-        inter = (queries[start:start + chunk] @ tt).toarray()
-        sims = inter / np.maximum(q_n[start:start + chunk, None] + t_n[None, :] - inter, 1e-9)
-        for r, row in enumerate(sims):
-            i = start + r
-            for j in exclude(i) if exclude else ():
-                row[j] = -1.0
-            n = min(k, len(row))
-            top = np.argpartition(-row, n - 1)[:n] if n < len(row) else np.arange(len(row))
-            top = top[np.lexsort((top, -row[top]))]
-            out.append([(int(j), float(row[j])) for j in top if row[j] >= min_sim and row[j] >= 0])
-    return out
-
-
 # ------------------------------------------------------------------ reactions
 
 
@@ -271,8 +223,12 @@ def randomized_smiles(smiles: str, n: int, seed: int) -> list[str]:
     """n randomized SMILES of a molecule or a '.'-joined set (RDKit doRandom, seeded); components shuffled too."""
     from rdkit import Chem
 
+    from naturelm.language.codecs import mol_from_smiles
+
     rng = random.Random(seed)
-    parts = [Chem.MolFromSmiles(p) for p in smiles.split(".")]
+    parts = [mol_from_smiles(p) for p in smiles.split(".")]
+    if any(m is None for m in parts):
+        raise EntityError("molecule", smiles, None, "RDKit cannot parse this SMILES")
     variants = [Chem.MolToRandomSmilesVect(m, n, randomSeed=seed + i) for i, m in enumerate(parts)]
     out = []
     for c in range(n):
@@ -353,9 +309,9 @@ def neighbour_lines(neighbours: list[dict], direction: str = "retro") -> str:
 
 def rag_direction(direction: str) -> tuple[str, str, str, str]:
     """(task, query field, answer field, neighbour line) of a retrieval direction; ConfigError if unknown."""
-    if direction not in RAG_DIRECTIONS:
-        raise ConfigError(f"unknown retrieval direction {direction!r}; use one of {sorted(RAG_DIRECTIONS)}")
-    return RAG_DIRECTIONS[direction]
+    query, answer = reaction_sides(direction)
+    task, line = RAG_DIRECTIONS[direction]
+    return task, query, answer, line
 
 
 def _stable(text: str) -> int:

@@ -48,13 +48,14 @@ class NamingStats:
 
 def _prepare(smiles: list[str], exclude: set[str]) -> tuple[list[tuple[str, str]], Counter]:
     """Canonical, unique (smiles, inchikey) in input order, minus invalid and excluded molecules."""
+    from naturelm.language.codecs import mol_from_smiles
     from naturelm.tools.opsin import rdkit_chem
 
     Chem = rdkit_chem()
     prefixes = {k for k in exclude if len(k) == 14}  # connectivity-block keys exclude all stereoisomers
     counts, seen, out = Counter(), set(), []
     for smi in smiles:
-        mol = Chem.MolFromSmiles(smi) if smi else None
+        mol = mol_from_smiles(smi) if smi else None
         if mol is None or not mol.GetNumAtoms():
             counts["invalid"] += 1
             continue

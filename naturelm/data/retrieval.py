@@ -9,9 +9,18 @@ from pathlib import Path
 
 import numpy as np
 
-from naturelm.errors import EntityError
+from naturelm.errors import ConfigError, EntityError
 
 FP_RADIUS, FP_BITS = 2, 2048
+# retrieval direction -> (side searched, side answered) of a reaction: retro searches products, forward reactant sets
+REACTION_SIDES = {"retro": ("product", "reactants"), "forward": ("reactants", "product")}
+
+
+def reaction_sides(direction: str) -> tuple[str, str]:
+    """(query field, answer field) of a retrieval direction; ConfigError if unknown."""
+    if direction not in REACTION_SIDES:
+        raise ConfigError(f"unknown retrieval direction {direction!r}; use one of {sorted(REACTION_SIDES)}")
+    return REACTION_SIDES[direction]
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:
@@ -50,12 +59,56 @@ def _top(keys: list[str], scores, k: int, exclude_keys) -> list[tuple[str, float
 
 # --- molecules ------------------------------------------------------------------------------------------------
 
+def fingerprint_matrix(smiles: list[str]):
+    """Sparse 0/1 matrix (molecules x bits) of Morgan fingerprints (FP_RADIUS, FP_BITS), as `morgan_fp` gives them.
+
+    SMILES are parsed one at a time (RDKit Mol objects take ~35 kB each; 50k of them would take 1.7 GB).
+    An unparsable SMILES gives an empty row.
+    """
+    from scipy import sparse
+
+    from naturelm.language.codecs import mol_from_smiles
+
+    gen = _generator()
+    rows, cols = [], []
+    for i, s in enumerate(smiles):
+        mol = mol_from_smiles(s)
+        on = list(gen.GetFingerprint(mol).GetOnBits()) if mol is not None else []
+        rows += [i] * len(on)
+        cols += on
+    data = np.ones(len(rows), dtype=np.float32)
+    return sparse.csr_matrix((data, (rows, cols)), shape=(len(smiles), FP_BITS))
+
+
+def tanimoto_neighbours(queries, targets, k: int, min_sim: float = 0.0, exclude=None, chunk: int = 512):
+    """For each query row, up to k (target index, Tanimoto) pairs, best first (ties by index), sim >= min_sim.
+
+    `exclude(i)` gives target indices query i must not retrieve (e.g. itself, or the same molecule).
+    Sparse matrix products keep this fast for tens of thousands of molecules.
+    """
+    q_n = np.asarray(queries.sum(axis=1)).ravel()
+    t_n = np.asarray(targets.sum(axis=1)).ravel()
+    tt = targets.T.tocsc()
+    out = []
+    for start in range(0, queries.shape[0], chunk):
+        inter = (queries[start:start + chunk] @ tt).toarray()
+        sims = inter / np.maximum(q_n[start:start + chunk, None] + t_n[None, :] - inter, 1e-9)
+        for r, row in enumerate(sims):
+            i = start + r
+            for j in exclude(i) if exclude else ():
+                row[j] = -1.0
+            n = min(k, len(row))
+            top = np.argpartition(-row, n - 1)[:n] if n < len(row) else np.arange(len(row))
+            top = top[np.lexsort((top, -row[top]))]
+            out.append([(int(j), float(row[j])) for j in top if row[j] >= min_sim and row[j] >= 0])
+    return out
+
+
 def morgan_fp(smiles: str):
     """Morgan radius-2, 2048-bit fingerprint (RDKit ExplicitBitVect) of a SMILES; EntityError if it does not parse."""
-    from rdkit import Chem, RDLogger
+    from naturelm.language.codecs import mol_from_smiles
 
-    RDLogger.DisableLog("rdApp.*")
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    mol = mol_from_smiles(smiles) if smiles else None
     if mol is None:
         raise EntityError("molecule", smiles or "", None, "RDKit cannot parse this SMILES")
     return _generator().GetFingerprint(mol)
@@ -304,9 +357,7 @@ class ReactionMemory:
     direction "retro" indexes products (retrosynthesis_rag), "forward" indexes reactant sets (forward_rag)."""
 
     def __init__(self, products: list[str], reactants: list[str], direction: str = "retro"):
-        from naturelm.data.instructions import rag_direction
-
-        self.direction, self.field = direction, rag_direction(direction)[1]
+        self.direction, self.field = direction, reaction_sides(direction)[0]
         self.products, self.reactants = list(products), list(reactants)
         if len(self.products) != len(self.reactants):
             raise ValueError(f"{len(self.products)} products but {len(self.reactants)} reactant sets")

@@ -24,10 +24,11 @@ def connectivity_key(smiles: str) -> str:
     SMILES that InChI cannot key fall back to `smiles:` + RDKit's non-isomeric canonical SMILES, and unparsable
     strings to `raw:` + the string itself, so every input has a key and equal strings share it.
     """
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
 
-    RDLogger.DisableLog("rdApp.*")
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    from naturelm.language.codecs import mol_from_smiles
+
+    mol = mol_from_smiles(smiles) if smiles else None
     if mol is None or mol.GetNumAtoms() == 0:
         return "raw:" + smiles
     try:

@@ -18,10 +18,9 @@ from naturelm.generate.postprocess import Check, Generation
 # ---------------------------------------------------------------------------------------------- reactions
 def heavy_atoms(smiles: str | None) -> Counter | None:
     """Element counts of the heavy atoms (explicit H atoms left out) of a SMILES, None when it does not parse."""
-    from rdkit import Chem, RDLogger
+    from naturelm.language.codecs import mol_from_smiles
 
-    RDLogger.DisableLog("rdApp.*")
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    mol = mol_from_smiles(smiles) if smiles else None
     if mol is None:
         return None
     return Counter(a.GetSymbol() for a in mol.GetAtoms() if a.GetAtomicNum() > 1)
@@ -362,10 +361,11 @@ def check_ligands(gene: str | None, gens: list[Generation]) -> list[Generation]:
                               value=None if p is None else round(p, 2), target=f"p_affinity >= {ACTIVE}",
                               detail=stats if p is not None else "no molecule to score"))
         if s:
-            from rdkit import Chem
             from rdkit.Chem import QED
 
-            g.checks.append(Check("qed", None, value=round(QED.qed(Chem.MolFromSmiles(s)), 3), required=False,
+            from naturelm.language.codecs import mol_from_smiles
+
+            g.checks.append(Check("qed", None, value=round(QED.qed(mol_from_smiles(s)), 3), required=False,
                                   detail="drug-likeness (RDKit QED)"))
     return gens
 

@@ -98,12 +98,12 @@ def element_fidelity(requested_elements: Iterable[str], formula: str | None) -> 
 
 def morgan_fingerprints(smiles: Sequence[str], radius: int = 2, n_bits: int = 2048) -> list:
     """RDKit Morgan bit vectors of valid SMILES (invalid ones are skipped)."""
-    from rdkit import Chem, RDLogger
     from rdkit.Chem import rdFingerprintGenerator
 
-    RDLogger.DisableLog("rdApp.*")
+    from naturelm.language.codecs import mol_from_smiles
+
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=radius, fpSize=n_bits)
-    mols = (Chem.MolFromSmiles(s) for s in smiles)
+    mols = (mol_from_smiles(s) for s in smiles)
     return [gen.GetFingerprint(m) for m in mols if m is not None]
 
 

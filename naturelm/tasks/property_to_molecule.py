@@ -19,13 +19,12 @@ def _calculators():
 
 def measure(smiles: str | None, prop: str) -> float | None:
     """RDKit value of a property (QED, HBA, HBD, FSP3, RotBonds, TPSA, LogP); None for an invalid molecule."""
-    from rdkit import Chem, RDLogger
+    from naturelm.language.codecs import mol_from_smiles
 
-    RDLogger.DisableLog("rdApp.*")
     calc = _calculators()
     if prop not in calc:
         raise KeyError(f"unknown property {prop!r}; known: {sorted(calc)}")
-    mol = Chem.MolFromSmiles(smiles) if smiles else None
+    mol = mol_from_smiles(smiles) if smiles else None
     if mol is None or mol.GetNumAtoms() == 0:
         return None
     return float(calc[prop](mol))

@@ -58,11 +58,10 @@ def _namer_fn(namer: str):
 
 def name_one(namer: str, smiles: str, timeout: float | None = TIMEOUT_S) -> tuple[str | None, str | None]:
     """(name, None) on success, (None, reason) on failure."""
-    from rdkit import Chem, RDLogger
+    from naturelm.language.codecs import mol_from_smiles
 
-    RDLogger.DisableLog("rdApp.*")
     fn = _namer_fn(namer)
-    if not smiles or Chem.MolFromSmiles(smiles) is None:
+    if not smiles or mol_from_smiles(smiles) is None:
         return None, "invalid_smiles"
     try:
         with _time_limit(timeout):

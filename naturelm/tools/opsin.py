@@ -10,6 +10,7 @@ import tempfile
 import warnings
 
 from naturelm.errors import NatureLMError
+from naturelm.language.codecs.molecule import mol_from_smiles
 
 CHUNK = 20_000  # names per JVM start
 # C1-only JIT and the serial GC halve OPSIN's CPU time on short runs (measured: 5k names 9.8 -> 4.3 CPU s)
@@ -31,7 +32,7 @@ def canonical(smiles: str | None) -> str | None:
     if not smiles:
         return None
     Chem = rdkit_chem()
-    mol = Chem.MolFromSmiles(smiles)
+    mol = mol_from_smiles(smiles)
     return Chem.MolToSmiles(mol) if mol is not None and mol.GetNumAtoms() else None
 
 
@@ -40,7 +41,7 @@ def inchikey(smiles: str | None) -> str | None:
     if not smiles:
         return None
     Chem = rdkit_chem()
-    mol = Chem.MolFromSmiles(smiles)
+    mol = mol_from_smiles(smiles)
     if mol is None or not mol.GetNumAtoms():
         return None
     try:

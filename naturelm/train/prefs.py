@@ -82,8 +82,10 @@ def molecule_pool(records: list[dict], limit: int) -> list[str]:
 def build_pairs(records: list[dict], properties: list[str], neighbours: int = 8, min_similarity: float = 0.4,
                 max_pairs: int = 2000, pool_size: int = 20000, seed: int = 0) -> list[dict]:
     """DPO pairs `{"prompt", "chosen", "rejected", "meta"}` verified by the RDKit oracles."""
-    from rdkit import Chem, DataStructs
+    from rdkit import DataStructs
     from rdkit.Chem import rdFingerprintGenerator
+
+    from naturelm.language.codecs import mol_from_smiles
 
     unknown = [p for p in properties if p not in OBJECTIVES]
     if unknown:
@@ -91,7 +93,7 @@ def build_pairs(records: list[dict], properties: list[str], neighbours: int = 8,
 
         raise ConfigError(f"unknown DPO properties {unknown}; choose from {sorted(OBJECTIVES)}")
     pool = molecule_pool(records, pool_size)
-    mols = [Chem.MolFromSmiles(s) for s in pool]
+    mols = [mol_from_smiles(s) for s in pool]
     gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=2048)
     fps = [gen.GetFingerprint(m) for m in mols]
     values = {p: np.array([OBJECTIVES[p].oracle(m) for m in mols]) for p in properties}
@@ -122,9 +124,8 @@ def build_pairs(records: list[dict], properties: list[str], neighbours: int = 8,
 
 def meets_objective(property_name: str, source: str, response: str) -> bool:
     """Oracle check of one response: a valid `<mol>` whose property moved as requested. Invalid/empty = False."""
-    from rdkit import Chem
-
     from naturelm.errors import NatureLMError
+    from naturelm.language.codecs import mol_from_smiles
     from naturelm.language.tags import find_entities
 
     obj = OBJECTIVES[property_name]
@@ -132,8 +133,8 @@ def meets_objective(property_name: str, source: str, response: str) -> bool:
         spans = [s for s in find_entities(response) if s.tag.name == "mol"]
     except NatureLMError:
         return False
-    src = Chem.MolFromSmiles(source)
-    mol = Chem.MolFromSmiles(spans[0].text) if spans and spans[0].text else None
+    src = mol_from_smiles(source)
+    mol = mol_from_smiles(spans[0].text) if spans and spans[0].text else None
     if src is None or mol is None:
         return False
     return obj.gain(obj.oracle(src), obj.oracle(mol)) >= obj.threshold

@@ -172,10 +172,11 @@ def canon(smiles: str) -> str | None:
         smiles_tokens(smiles)
     except EntityError:
         return None
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
 
-    RDLogger.DisableLog("rdApp.*")
-    mol = Chem.MolFromSmiles(smiles)
+    from naturelm.language.codecs import mol_from_smiles
+
+    mol = mol_from_smiles(smiles)
     return None if mol is None else Chem.MolToSmiles(mol)
 
 

@@ -159,7 +159,8 @@ def records(source: str, limit: int | None = None) -> list[tuple[str, str]]:
 
 def single_component(raw: list[tuple[str, str]], report: Counter | None = None) -> list[tuple[str, str, str]]:
     """(canonical SMILES, name, InChIKey) of the single-component, RDKit-valid, named records."""
-    from naturelm.tools.opsin import rdkit_chem, inchikey
+    from naturelm.language.codecs import mol_from_smiles
+    from naturelm.tools.opsin import inchikey, rdkit_chem
 
     Chem = rdkit_chem()
     report = Counter() if report is None else report
@@ -169,7 +170,7 @@ def single_component(raw: list[tuple[str, str]], report: Counter | None = None) 
             report["no_name"] += 1
         elif "." in smi or ";" in name:
             report["multi_component"] += 1
-        elif (mol := Chem.MolFromSmiles(smi)) is None or not mol.GetNumAtoms():
+        elif (mol := mol_from_smiles(smi)) is None or not mol.GetNumAtoms():
             report["invalid_smiles"] += 1
         elif (key := inchikey(smi)) is None:
             report["no_inchikey"] += 1

@@ -14,6 +14,7 @@ from naturelm.language.codecs.molecule import (
     MoleculeCodec,
     canonical_reactant_set,
     canonical_smiles,
+    mol_from_smiles,
     parse_reaction,
     parse_smiles,
     smiles_tokens,
@@ -48,7 +49,7 @@ def get_codec(domain: str) -> Codec:
 
 __all__ = [
     "CODECS", "Codec", "get_codec", "MoleculeCodec", "ProteinCodec", "DNACodec", "RNACodec", "MaterialCodec",
-    "canonical_smiles", "canonical_reactant_set", "strip_atom_maps", "parse_smiles", "parse_reaction", "smiles_tokens",
+    "canonical_smiles", "canonical_reactant_set", "strip_atom_maps", "mol_from_smiles", "parse_smiles", "parse_reaction", "smiles_tokens",
     "try_canonical", "atoms_in_cell", "formula_to_material", "material_to_formula", "smact_valid", "spacegroup_token", "dna_to_rna",
     "rna_to_dna", "reverse_complement",
 ]

@@ -1,6 +1,7 @@
 """Small molecules and reactions: SMILES regex tokens, RDKit validation and canonical forms."""
 from __future__ import annotations
 
+import functools
 import re
 
 from naturelm.errors import EntityError
@@ -28,11 +29,21 @@ _FALLBACK_CHARS = sorted(set("[]@+-:0123456789Hh*.#=") | set("".join(ELEMENTS)) 
 MAX_SMILES_CHARS = 4096
 
 
+@functools.cache
 def _rdkit():
     from rdkit import Chem, RDLogger
 
     RDLogger.DisableLog("rdApp.*")
     return Chem
+
+
+def mol_from_smiles(smiles):
+    """RDKit Mol of a SMILES, or None when it is not a string, is longer than MAX_SMILES_CHARS (RDKit never sees
+    it) or does not parse. The one guarded entry to `Chem.MolFromSmiles` for text from users and files; RDKit's
+    log is silenced. As with RDKit, '' gives an empty Mol (no atoms)."""
+    if not isinstance(smiles, str) or len(smiles) > MAX_SMILES_CHARS:
+        return None
+    return _rdkit().MolFromSmiles(smiles)
 
 
 def smiles_tokens(smiles: str, domain: str = "molecule") -> list[str]:
