@@ -8,18 +8,26 @@ Each oracle is trained on 80% of its data (seeded, stratified) and reports its A
 molecule oracle also reports the AUROC of a second fit under a Bemis-Murcko scaffold split (`scaffold_split`:
 no scaffold on both sides), the harder and more honest estimate for molecules unlike its training set
 (`info["heldout_auroc_scaffold"]`).
+
+The cache never unpickles: a fitted model is stored with skops (`NAME-vN-DIGEST.skops`, loaded with an explicit
+list of trusted types, `TRUSTED_TYPES`; any other type in the file refuses to load) and its card beside it as JSON.
+Files of other versions (older caches were joblib pickles) are ignored, never read.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from naturelm.errors import ConfigError, DataSourceMissing
 
-VERSION = 3
+VERSION = 4  # 4: skops + JSON (3 and older were joblib pickles: never read)
+# the types a cached model may contain beyond skops' default trusted set (scikit-learn estimators, numpy)
+TRUSTED_TYPES = ["sklearn.tree._tree.Tree"]
 AMINO = "ACDEFGHIKLMNPQRSTVWY"
 _DESCRIPTORS = ("MolWt", "MolLogP", "TPSA", "NumHDonors", "NumHAcceptors", "NumRotatableBonds", "RingCount",
                 "NumAromaticRings", "FractionCSP3", "HeavyAtomCount")
@@ -178,23 +186,54 @@ def cache_dir() -> Path:
     return Path(root) / "oracles"
 
 
+def save_oracle(oracle: Oracle, target: Path) -> None:
+    """Write `oracle` as `target` (skops model) + `target`.json (its card), each atomically; the card last, so a
+    card on disk means its model is complete."""
+    import skops.io as sio
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    card = {"name": oracle.name, "heldout_auroc": oracle.heldout_auroc, "n_train": oracle.n_train,
+            "n_test": oracle.n_test, "source": oracle.source, "info": oracle.info}
+    for path, write in ((target, lambda p: sio.dump(oracle.model, p)),
+                        (_card_path(target), lambda p: p.write_text(json.dumps(card, indent=1)))):
+        tmp = path.with_name(path.name + ".tmp")
+        write(tmp)
+        tmp.replace(path)
+
+
+def load_oracle(target: Path) -> Oracle:
+    """Read an oracle written by `save_oracle`; a file holding a type outside skops' defaults and `TRUSTED_TYPES`
+    raises ConfigError (nothing in it is executed)."""
+    import skops.io as sio
+
+    try:
+        untrusted = sorted(set(sio.get_untrusted_types(file=target)) - set(TRUSTED_TYPES))
+        card = json.loads(_card_path(target).read_text())
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:  # not a skops zip (e.g. a planted pickle), bad JSON card
+        raise ConfigError(f"oracle cache {target} is unreadable ({e}); delete it to retrain") from None
+    if untrusted:
+        raise ConfigError(f"oracle cache {target} holds untrusted types {untrusted}; delete it to retrain")
+    model = sio.load(target, trusted=TRUSTED_TYPES)
+    return Oracle(card["name"], model, card["heldout_auroc"], card["n_train"], card["n_test"], card["source"],
+                  card["info"])
+
+
+def _card_path(target: Path) -> Path:
+    return target.with_name(target.name + ".json")
+
+
 def get_oracle(name: str, progress: bool = True, cache: Path | None = None) -> Oracle:
     """The `bbb` or `soluble` oracle: loaded from the cache, else trained on its real data set and cached."""
-    import joblib
-
     loaders = {"bbb": load_bbb, "soluble": load_soluble}
     if name not in loaders:
         raise ConfigError(f"unknown oracle {name!r}; known: {sorted(loaders)}")
     items, labels, path = loaders[name]()
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    target = (cache or cache_dir()) / f"{name}-v{VERSION}-{digest}.joblib"
-    if target.is_file():
-        return joblib.load(target)
+    target = (cache or cache_dir()) / f"{name}-v{VERSION}-{digest}.skops"
+    if target.is_file() and _card_path(target).is_file():
+        return load_oracle(target)
     if progress:
         print(f"training the {name} oracle on {len(items)} items from {path.name} (cached at {target})")
     oracle = train_oracle(name, items, labels, source=f"{path.name} sha256:{digest}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(".tmp")
-    joblib.dump(oracle, tmp)
-    tmp.replace(target)
+    save_oracle(oracle, target)
     return oracle
