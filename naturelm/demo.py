@@ -65,7 +65,7 @@ def _row(task: str, query: str, g, note: str = "", drawing: str = "") -> dict:
 
 def model_tour(lm, seed: int = 0) -> list[dict]:
     """One answer per task family, each checked by a real tool."""
-    from naturelm.language.codecs import material_to_formula, smact_valid
+    from naturelm.language.codecs import material_to_formula
     from naturelm.serve.draw import molecule_svg, reaction_svg, rna_fold, rna_svg
 
     rows = []
@@ -87,9 +87,11 @@ def model_tour(lm, seed: int = 0) -> list[dict]:
         rows.append(_row("RNA", "<rna>", g, note=note, drawing=drawing))
     for g in lm.design_material(elements=["Li", "Fe", "P", "O"], n=3, seed=seed):
         note = ""
-        if g.valid:
+        if g.valid:  # the answer's own checks: a composition outside the request fails `elements`
             formula, sg = material_to_formula(g.canonical)
-            note = f"{formula}, space group {sg or 'unknown'}, SMACT {'valid' if smact_valid(formula) else 'invalid'}"
+            elements, strict = g.check("elements"), g.check("smact_strict")
+            note = (f"{formula}, space group {sg or 'unknown'}; {elements.detail}; "
+                    f"SMACT {'valid' if strict.passed else 'invalid'} without the alloy shortcut")
         rows.append(_row("material from Li, Fe, P, O", "Li Fe P O", g, note=note))
     return rows
 

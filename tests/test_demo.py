@@ -31,6 +31,9 @@ def test_model_tour_answers_every_task_and_writes_the_report(tiny_checkpoint, tm
             assert r["verified_by"] in {"rdkit", "opsin", "smact", "alphabet"}
         assert r["verdict"][0] in "✔✘?" and r["source"]  # meets the request, fails (which checks), unverified
         assert (r["meets"] is True) == r["verdict"].startswith("✔")
+        if r["task"] == "material from Li, Fe, P, O" and r["meets"]:  # never a composition outside the request
+            assert set(r["answer"].split()[:-1]) == {"Li", "Fe", "P", "O"}, r
+            assert "precision 1.00, recall 1.00" in r["note"] and "SMACT valid without" in r["note"]
     out = tmp_path / "report.html"
     write_report(rows, out, tiny_checkpoint, 1.0)
     assert "<table>" in out.read_text() and "NatureLM-tiny demo" in out.read_text()

@@ -78,6 +78,25 @@ def test_composition_to_material_fidelity_smact_and_cell_bound_by_hand(tmp_path)
     assert gold["within_atoms_bound"] == 1.0
 
 
+def test_smact_as_requested_and_charge_balance_possible_by_hand(tmp_path):
+    """Wrong definitions caught: the alloy shortcut applied to a request that is not an alloy; a 'possible' share
+    that ignores the atoms bound or the requested set."""
+    task = get_task("composition_to_material")
+    ex = [Example("", meta={"elements": ["Mg", "O"]}), Example("", meta={"elements": ["Fe", "Ni"]}),
+          Example("", meta={"elements": ["Li", "Fe", "P", "O"]}), Example("", meta={"elements": ["Na", "Cl"]})]
+    preds = [C("<material>Mg Al <sg1></material>"),  # all metals: passes only by the shortcut, not asked for Mg, O
+             C("<material>Fe Ni Ni Ni <sg221></material>"),  # an alloy request: the shortcut is what it asks
+             C(""),  # invalid
+             C("<material>Na Cl <sg225></material>")]  # Na+ Cl-
+    out = task.score(ex, preds, _card_dir(tmp_path, 3))
+    assert out["smact_validity"] == pytest.approx(3 / 4)
+    assert out["smact_validity_no_alloy_shortcut"] == pytest.approx(1 / 4)
+    assert out["smact_validity_as_requested"] == pytest.approx(2 / 4)
+    # within 3 atoms: MgO and NaCl exist; Fe-Ni has no negative oxidation state; Li, Fe, P, O need 4 atoms
+    assert out["charge_balance_possible"] == pytest.approx(2 / 4)
+    assert task.score(ex, preds, _card_dir(tmp_path, 112))["charge_balance_possible"] == pytest.approx(3 / 4)
+
+
 def test_atoms_per_cell_bound_is_a_training_quantile():
     from naturelm.data.build import atoms_per_cell_stats
 

@@ -100,6 +100,73 @@ def test_material_accept_uses_smact_without_the_alloy_shortcut(lm, cons):
     assert metals.accept(to_generation("<material>Fe Ni Ni Ni <sgNone></material>", 0.0))  # an alloy request
 
 
+def test_charge_balance_hand_computed():
+    """Li (+1) and O (-2, -1; +2 would leave no anion): LiO (peroxide-like O-1), Li2O and Li2O2 are the valid
+    counts within 4 atoms; LiO2 and Li3O are not."""
+    from naturelm.language.codecs import smact_valid
+    from naturelm.tasks.requests import ChargeBalance
+
+    cb = ChargeBalance(("Li", "O"), 4, alloy_shortcut=False)
+    valid = {(li, o) for li in range(1, 4) for o in range(1, 4) if li + o <= 4 and cb.valid((li, o))}
+    assert valid == {(1, 1), (2, 1), (2, 2)}
+    assert valid == {(li, o) for li in range(1, 4) for o in range(1, 4)
+                     if li + o <= 4 and smact_valid(f"Li{li}O{o}", alloy_shortcut=False)}
+    assert cb.reachable((1, 2), 1)  # + Li -> Li2O2
+    assert not cb.reachable((1, 3), 0) and not cb.reachable((1, 3), 1)  # Li2O3, LiO4 are not neutral
+    assert cb.reachable((0, 0), 2) and not cb.reachable((0, 0), 1)  # both elements need an atom
+    assert not cb.reachable((3, 0), 1)  # Li3O is the only way on, and it is not neutral
+
+
+@pytest.mark.parametrize("elements, atoms", [(("Fe", "O"), 12), (("Ba", "O", "Ti"), 9), (("Au", "Mg", "Pd"), 7),
+                                             (("Cl", "Na"), 10), (("Cu", "Zn"), 6)])
+def test_charge_balance_is_smact_on_every_small_composition(elements, atoms):
+    """Oracle: SMACT itself on every count vector within the bound; reachability against brute force."""
+    import itertools
+
+    from naturelm.language.codecs import smact_valid
+    from naturelm.tasks.requests import ChargeBalance
+
+    cb = ChargeBalance(elements, atoms, alloy_shortcut=False)
+    grid = [c for c in itertools.product(range(atoms + 1), repeat=len(elements)) if sum(c) <= atoms]
+    valid = [c for c in grid if min(c) >= 1 and cb.valid(c)]
+    for c in grid:
+        if min(c) >= 1:
+            formula = "".join(f"{e}{n}" for e, n in zip(elements, c))
+            assert cb.valid(c) == smact_valid(formula, alloy_shortcut=False), formula
+        brute = any(all(v >= p for v, p in zip(w, c)) for w in valid)
+        assert cb.reachable(c, atoms - sum(c)) == brute, c
+    assert cb.feasible == bool(valid)
+    assert ChargeBalance(("Cu", "Zn"), atoms, alloy_shortcut=True).free  # the alloy shortcut: every count is valid
+
+
+def test_composition_is_charge_balanced_by_construction(lm):
+    """The random model writes only SMACT-valid compositions (without the alloy shortcut) of exactly the requested
+    elements, first draw; without the request it does not."""
+    from naturelm.language.codecs import smact_valid
+    from naturelm.tasks.materials import parse_material
+    from naturelm.tasks.requests import ElementsRequest
+
+    request = ElementsRequest(["Li", "Fe", "P", "O"], max_atoms=14)
+    assert not request.alloy and "charge-balanced" in request.what
+    prompt = "Build a material that has Li, Fe, P, O"
+    out = lm.generate([prompt], n=12, temperature=1.0, expect="material", requests=[request], max_draws=3)[0]
+    for g in out:
+        parsed = parse_material(g.entity)
+        assert parsed is not None and parsed[2] == {"Li", "Fe", "P", "O"}, g.raw
+        assert smact_valid(parsed[1], alloy_shortcut=False), parsed[1]
+        assert g.draws == 1 and g.check("decoding_constraints").passed
+    assert len({parse_material(g.entity)[1] for g in out}) > 1  # the model still chooses the stoichiometry
+    free = lm.generate([prompt], n=12, temperature=1.0, expect="material", constrained=False)[0]
+    assert not all((p := parse_material(g.entity)) and smact_valid(p[1], alloy_shortcut=False) for g in free)
+
+
+def test_composition_without_any_valid_stoichiometry_holds_the_elements():
+    from naturelm.tasks.requests import ElementsRequest
+
+    request = ElementsRequest(["Ne", "O"], max_atoms=20)  # neon has no ICSD-24 oxidation state
+    assert not request.charge.feasible and "not held" in request.what
+
+
 # ---------------------------------------------------------------------------------------------- molecules
 def _walk(cons, request, rng, budget):
     """Uniform random choices among the allowed tokens (grammar, and the request when given, as the engine

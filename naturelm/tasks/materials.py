@@ -7,7 +7,9 @@ not the cell size or space group) with the formulas of the training responses of
 `within_atoms_bound` is the share of ALL samples that parse and hold no more atoms per cell than the largest
 bound learned from the training cells (`materials.atoms_per_cell_bound` of the data card: their 99th percentile). composition -> material adds element precision
 and recall of the requested elements (`naturelm.tasks.metrics.element_fidelity`) and the share using exactly the
-requested set. No property oracle exists offline, so `property_to_material` reports validity, uniqueness and
+requested set, SMACT as each request asks it (`smact_validity_as_requested`: no alloy shortcut unless every
+requested element is a metal) and the share of requests some SMACT-valid composition of them (no shortcut, within
+the bound) exists for (`charge_balance_possible`). No property oracle exists offline, so `property_to_material` reports validity, uniqueness and
 novelty only.
 """
 from __future__ import annotations
@@ -127,7 +129,29 @@ class CompositionToMaterial(_MaterialTask):
         out["element_precision"] = sum(p for p, _ in pr) / n if n else 0.0
         out["element_recall"] = sum(r for _, r in pr) / n if n else 0.0
         out["element_exact"] = sum(p == r == 1.0 for p, r in pr) / n if n else 0.0
+        out.update(requested_smact(examples, preds, atoms_bound(ctx)))
         return out
+
+
+def requested_smact(examples: list[Example], preds, max_atoms: int | None) -> dict:
+    """SMACT as each request asks it (`smact_validity_as_requested`: without the alloy shortcut unless every
+    requested element is a metal, as `naturelm.tasks.requests.ElementsRequest` holds it; invalid = 0), and the
+    share of requests for which some composition of exactly the requested elements within `max_atoms` atoms
+    (None: the codec's limit) passes SMACT without the alloy shortcut (`charge_balance_possible`): the most
+    `smact_validity_no_alloy_shortcut` can be while element precision and recall are 100%."""
+    from naturelm.language.codecs import smact_valid
+    from naturelm.language.codecs.material import MAX_ATOMS
+    from naturelm.tasks.requests import ChargeBalance, all_metals
+
+    bound = max_atoms or MAX_ATOMS
+    asked, possible = [], []
+    for ex, first in zip(examples, first_entities(preds), strict=True):
+        els = tuple(sorted(requested_elements(ex.meta)))
+        p = parse_material(first)
+        alloy = bool(els) and all_metals(els)
+        asked.append(p is not None and smact_valid(p[1], alloy_shortcut=alloy))
+        possible.append(bool(els) and ChargeBalance(els, bound, alloy_shortcut=False).feasible)
+    return {"smact_validity_as_requested": validity(asked), "charge_balance_possible": validity(possible)}
 
 
 @register

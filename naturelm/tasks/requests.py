@@ -12,6 +12,7 @@ constraints hold for `NatureLM.design_material(...)` and for `naturelm eval` on 
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 
@@ -58,9 +59,93 @@ def cell_atom_bound(card: dict | None) -> int:
     return int(bound) if isinstance(bound, int) and bound > 0 else MAX_ATOMS
 
 
+class ChargeBalance:
+    """Which counts of the requested elements can still become a SMACT-valid composition within a number of atoms.
+
+    `smact_charge_states` gives the oxidation-state assignments `o` under which SMACT judges these elements: counts
+    `c` (each >= 1) are valid exactly when `o . c == 0` for one of them. From partial counts `p` with `room` atoms
+    left, a valid composition is reachable when, for some `o`, writing one atom of each missing element and then
+    at most the rest of `room` atoms can bring the charge `o . p` to zero: `fewest_atoms` of o's states for the
+    opposite charge is within the room left. Every vector of counts is reachable or not by this test alone, so decoding that only
+    writes atoms that keep one reachable, and closes only on valid counts, writes a SMACT-valid composition.
+    """
+
+    def __init__(self, elements: tuple[str, ...], max_atoms: int, alloy_shortcut: bool):
+        import numpy as np
+
+        from naturelm.language.codecs.material import smact_charge_states
+
+        states = smact_charge_states(tuple(elements), alloy_shortcut)
+        self.free = states is None  # every composition is valid (one element, or the alloy shortcut)
+        self.states = np.array(states or (), np.int64).reshape(-1, len(elements))
+        self.max_atoms = max_atoms
+        self.span = max_atoms * int(np.abs(self.states).max(initial=1))  # |charge| of max_atoms atoms at most
+        sets: dict = {}  # distinct sets of states -> row of min_atoms
+        self.set_of = np.array([sets.setdefault(frozenset(o), len(sets)) for o in map(tuple, self.states)], np.int64)
+        tables = [fewest_atoms(tuple(sorted(int(v) for v in s)), max_atoms, self.span) for s in sets]
+        self.min_atoms = np.stack(tables) if tables else np.zeros((0, 2 * self.span + 1), np.int16)
+        self.feasible = self.free or self.reachable(np.zeros(len(elements), np.int64), max_atoms)
+
+    def valid(self, counts) -> bool:
+        """Whether counts (each >= 1) make a SMACT-valid composition."""
+        import numpy as np
+
+        counts = np.asarray(counts, np.int64)
+        return bool(counts.min() >= 1 and (self.free or (self.states @ counts == 0).any()))
+
+    def reachable(self, counts, room: int) -> bool:
+        """Whether adding at most `room` atoms to `counts` can give valid counts with every element present."""
+        import numpy as np
+
+        counts = np.asarray(counts, np.int64)
+        missing = counts == 0
+        left = room - int(missing.sum())
+        if left < 0:
+            return False
+        if self.free:
+            return True
+        charge = self.states @ counts + self.states[:, missing].sum(1)
+        index = self.span - charge
+        inside = (index >= 0) & (index <= 2 * self.span)
+        if not inside.any():
+            return False
+        need = self.min_atoms[self.set_of[inside], index[inside]]
+        return bool((need <= left).any())
+
+
+@functools.lru_cache(maxsize=4096)
+def fewest_atoms(values: tuple[int, ...], max_atoms: int, span: int):
+    """Fewest atoms (at most `max_atoms`; `max_atoms + 1`: more), each of a charge in `values`, whose charges sum
+    to each charge in [-span, span] (index: charge + span). Breadth-first; the charges reached are the bits of a
+    Python int. Shared by every request whose oxidation-state sets repeat (cached)."""
+    import numpy as np
+
+    size = 2 * span + 1
+    nbytes = (size + 7) // 8
+    best = np.full(size, max_atoms + 1, np.int16)
+    best[span] = 0
+    frontier = seen = 1 << span
+    everything = (1 << size) - 1
+    for atoms in range(1, max_atoms + 1):
+        nxt = 0
+        for v in values:
+            nxt |= frontier << v if v >= 0 else frontier >> -v
+        nxt &= everything & ~seen
+        if not nxt:
+            break
+        bits = np.unpackbits(np.frombuffer(nxt.to_bytes(nbytes, "little"), np.uint8), bitorder="little")[:size]
+        best[bits.astype(bool)] = atoms
+        seen |= nxt
+        frontier = nxt
+    best.flags.writeable = False
+    return best
+
+
 class ElementsRequest(Request):
-    """A material of exactly the requested elements, each at least once, at most `max_atoms` atoms per cell;
-    accepted when SMACT-valid (without the alloy shortcut unless every requested element is a metal)."""
+    """A material of exactly the requested elements, each at least once, at most `max_atoms` atoms per cell, and
+    SMACT-valid (without the alloy shortcut unless every requested element is a metal) by construction where any
+    such composition exists: an atom is written only while a valid composition stays reachable (`ChargeBalance`),
+    and the composition closes only on one. Which valid stoichiometry is written is the model's choice."""
 
     tag = "material"
 
@@ -77,15 +162,25 @@ class ElementsRequest(Request):
         if self.max_atoms < len(self.elements):
             raise ConfigError(f"{len(self.elements)} elements cannot fit in {self.max_atoms} atoms per cell")
         self.alloy = all_metals(self.elements)
+        self.charge = ChargeBalance(self.elements, self.max_atoms, alloy_shortcut=self.alloy)
+        if self.charge.free:
+            smact = "SMACT-valid without a check (" + (
+                "one element)" if len(self.elements) == 1 else "alloy shortcut: all requested elements are metals)")
+        elif self.charge.feasible:
+            smact = ("charge-balanced while decoding: only counts that can still reach a SMACT-valid composition "
+                     "(ICSD-24 oxidation states, Pauling test), closing only on one")
+        else:
+            smact = (f"no SMACT-valid composition of these elements has at most {self.max_atoms} atoms, "
+                     "so charge balance is not held")
         self.what = (f"only {', '.join(self.elements)}, each at least once, at most {self.max_atoms} atoms per cell; "
-                     f"SMACT-valid{' (alloy shortcut: all requested elements are metals)' if self.alloy else ''}")
+                     + smact)
 
     def bind(self, cons) -> "ElementsRequest":
         from naturelm.language.tags import DOMAINS
 
         self.cons = cons
         prefix = DOMAINS["material"].prefix
-        self.ids = {cons.tok_id(prefix + e): e for e in self.elements}
+        self.ids = {cons.tok_id(prefix + e): j for j, e in enumerate(self.elements)}
         if None in self.ids:
             from naturelm.errors import ConfigError
 
@@ -95,30 +190,40 @@ class ElementsRequest(Request):
         return self
 
     def start(self):
-        return (0, frozenset())  # atoms written, requested elements written
+        return (0,) * len(self.elements)  # atoms written of each requested element
 
     def advance(self, rs, tid: int):
-        el = self.ids.get(tid)
-        return rs if el is None else (rs[0] + 1, rs[1] | {el})
+        j = self.ids.get(tid)
+        return rs if j is None else rs[:j] + (rs[j] + 1,) + rs[j + 1:]
 
     def allowed(self, rs, remaining: int):
-        n, seen = rs
-        missing = len(self.elements) - len(seen)
-        room = min(self.max_atoms - n, remaining - 1)  # atoms still allowed; the closing tag needs one token
-        key = (seen, missing >= room, room <= 0)
+        room = min(self.max_atoms - sum(rs), remaining - 1)  # atoms still allowed; the closing tag needs one token
+        key = (rs, room) if self.charge.feasible and not self.charge.free else (
+            tuple(c > 0 for c in rs), rs.count(0) >= room, room <= 0)
         mask = self._masks.get(key)
         if mask is None:
-            if room <= 0:
-                ids = []
-            elif missing >= room:  # only the missing elements still fit
-                ids = [i for i, e in self.ids.items() if e not in seen]
-            else:
-                ids = list(self.ids)
-            mask = self.cons._mask(ids)
-            if not missing:
-                mask = mask | self.finish
-            self._masks[key] = mask
+            mask = self._mask(rs, room)
+            if len(self._masks) < 65536:
+                self._masks[key] = mask
         return mask
+
+    def _mask(self, rs, room: int):
+        missing = rs.count(0)
+        if room <= 0:
+            ids = []
+        elif missing >= room:  # only the missing elements still fit
+            ids = [i for i, j in self.ids.items() if not rs[j]]
+        else:
+            ids = list(self.ids)
+        close = not missing
+        if self.charge.feasible and not self.charge.free:
+            held = [i for i in ids if self.charge.reachable(rs[:self.ids[i]] + (rs[self.ids[i]] + 1,)
+                                                             + rs[self.ids[i] + 1:], room - 1)]
+            held_close = close and self.charge.valid(rs)
+            if held or held_close:  # else (too few tokens left to balance) hold the elements alone
+                ids, close = held, held_close
+        mask = self.cons._mask(ids)
+        return mask | self.finish if close else mask
 
     def accept(self, gen) -> bool:
         from naturelm.language.codecs import material_to_formula, smact_valid

@@ -114,6 +114,44 @@ def smact_valid(formula: str, alloy_shortcut: bool = True) -> bool:
         return False
 
 
+@functools.lru_cache(maxsize=256)
+def smact_charge_states(elements: tuple[str, ...], alloy_shortcut: bool = True) -> tuple[tuple[int, ...], ...] | None:
+    """The oxidation-state assignments `smact_valid` tries for a composition of exactly `elements`, in that order:
+    the ICSD-24 states of each element (SMACT's default filter), every combination that passes SMACT's Pauling
+    test and has states of both signs (else no positive counts are neutral).
+
+    A composition with counts `c` (each >= 1) of these elements is `smact_valid(formula, alloy_shortcut)` exactly
+    when some returned `o` has `sum(o_i * c_i) == 0` (SMACT reduces the counts by their gcd first, which keeps
+    neutrality, and its Pauling test does not look at counts). None: every composition of these elements is valid
+    without a check (one element, or the alloy shortcut on SMACT's metals). An empty tuple: none is.
+    """
+    import itertools
+
+    from smact import element_dictionary, metals
+    from smact.screening import ICSD24FilterConfig, _get_icsd24_oxidation_states, pauling_test
+
+    elements = tuple(elements)
+    if len(set(elements)) == 1 or (alloy_shortcut and all(e in metals for e in elements)):
+        return None
+    space = element_dictionary(elements)
+    smact_elements = [space[e] for e in elements]
+    states = _get_icsd24_oxidation_states(smact_elements, ICSD24FilterConfig())
+    if states is None:  # an element without ICSD-24 states: SMACT calls every composition of it invalid
+        return ()
+    electronegativities = [e.pauling_eneg for e in smact_elements]
+    out = []
+    for ox in itertools.product(*states):
+        if not (any(x > 0 for x in ox) and any(x < 0 for x in ox)) and any(ox):
+            continue
+        try:
+            ok = pauling_test(ox, electronegativities)
+        except TypeError:  # as smact_validity: a missing electronegativity it cannot compare passes
+            ok = True
+        if ok:
+            out.append(tuple(int(x) for x in ox))
+    return tuple(out)
+
+
 def atoms_in_cell(content: str) -> int:
     """Number of atoms in a material's cell (`Li Li O <sg225>` → 3)."""
     counts, _ = _parse(content)
