@@ -5,7 +5,7 @@ import gzip
 import pytest
 
 from naturelm.data.sources.uspto50k import ENV_VAR, load_uspto50k, resolve_path
-from naturelm.errors import DataSourceMissing
+from naturelm.errors import DataFileError, DataSourceMissing
 from naturelm.language.codecs import canonical_reactant_set, canonical_smiles
 
 RAW_COLUMNS = ["id", "class", "reactants>reagents>production"]
@@ -83,8 +83,9 @@ def test_raw_single_file_and_missing_column(tmp_path):
     assert [(r.split, r.product, r.template) for r in data] == [("valid", "NCCO", None)]
     bad = tmp_path / "raw_test.csv"
     bad.write_text("id,rxn\n1,CCO>>CCO\n")
-    with pytest.raises(DataSourceMissing):
+    with pytest.raises(DataFileError, match="no column 'prod_smiles'") as err:  # malformed, not "not found"
         load_uspto50k(bad, cache=False)
+    assert err.value.path == str(bad) and err.value.line == 1
 
 
 def test_mhn_format_malformed_rows_counted_not_dropped_silently(tmp_path):

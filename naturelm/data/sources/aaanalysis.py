@@ -1,7 +1,7 @@
 """Protein benchmarks of PyPI `aaanalysis==1.1.0` (BSD-3): `_data/benchmarks/SEQ_*.tsv` (entry, sequence, label)."""
 from __future__ import annotations
 
-from naturelm.data.sources.common import Loaded, alphabet_checker, package_file, read_table
+from naturelm.data.sources.common import Loaded, alphabet_checker, integer, package_file, read_table
 
 HINT = "pip install --no-deps aaanalysis==1.1.0"
 DATASETS = ("SOLUBLE", "CAPSID", "TAIL", "DISULFIDE", "LOCATION", "AMYLO")
@@ -20,9 +20,8 @@ def load_aaanalysis(dataset: str = "SOLUBLE", limit: int | None = None) -> Loade
         if not seq or not valid(seq):
             report.reject("invalid_sequence")
             continue
-        try:
-            label = int(row.get("label") or "")
-        except ValueError:
+        label = integer(row.get("label"))
+        if label is None:
             report.reject("bad_label")
             continue
         records.append({"entry": row.get("entry") or "", "sequence": seq, "label": label})

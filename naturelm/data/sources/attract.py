@@ -8,33 +8,44 @@ Sequence-level protein -> RNA pairs (complexes, CLIP peaks) are not available of
 """
 from __future__ import annotations
 
-import csv
-
-from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
+from naturelm.data.sources.common import (Loaded, SourceReport, checked, dist_version, finite_number, open_text,
+                                          package_file, read_rows)
+from naturelm.errors import DataFileError
 
 HINT = "pip install --no-deps concise==0.6.9"
 PWM_FILE, META_FILE = "resources/attract_pwm.txt", "resources/attract_metadata.txt"
 
 
-def read_pwms(lines) -> dict[str, list[list[float]]]:
-    """`>id length` headers followed by rows of four probabilities (A, C, G, U), by matrix id."""
+def read_pwms(lines, path=None) -> dict[str, list[list[float]]]:
+    """`>id length` headers followed by rows of four probabilities (A, C, G, U), by matrix id.
+
+    DataFileError naming the file and line for a header without an id, a row that is not finite numbers, and
+    unreadable bytes (`checked`)."""
+    where = path if path is not None else getattr(lines, "name", "<pwm>")
     out: dict[str, list[list[float]]] = {}
     current: list[list[float]] | None = None
-    for line in lines:
+    number = 0
+    for number, line in checked(enumerate(lines, 1), where, lambda: number + 1):
         line = line.strip()
         if not line:
             continue
         if line.startswith(">"):
+            if not line[1:].split():
+                raise DataFileError(where, "matrix header without an id", number)
             current = out.setdefault(line[1:].split()[0], [])
         elif current is not None:
-            current.append([float(x) for x in line.split()])
+            row = [finite_number(x) for x in line.split()]
+            if any(x is None for x in row):
+                raise DataFileError(where, f"matrix row is not finite numbers: {line[:40]!r}", number)
+            current.append(row)
     return out
 
 
 def load_attract_pwms() -> dict[str, list[list[float]]]:
     """Every ATtRACT matrix (rows of A, C, G, U probabilities) by matrix id."""
-    with open(package_file("concise", PWM_FILE, HINT)) as f:
-        return read_pwms(f)
+    path = package_file("concise", PWM_FILE, HINT)
+    with open_text(path, newline=None) as f:
+        return read_pwms(f, path)
 
 
 def load_attract(limit: int | None = None) -> Loaded:
@@ -44,30 +55,29 @@ def load_attract(limit: int | None = None) -> Loaded:
     pwms = load_attract_pwms()
     report = SourceReport("concise:attract", dist_version("concise"), str(path))
     records, seen = [], set()
-    with open(path, newline="") as f:
-        reader = csv.reader(f, delimiter="\t")
-        next(reader, None)
-        for row in reader:
-            if limit is not None and report.read >= limit:
-                break
-            report.read += 1
-            if len(row) < 12:
-                report.reject("short_row")
-                continue
-            gene, gene_id, mutated, organism, motif = (x.strip() for x in row[:5])
-            family, matrix = row[10].strip(), row[11].strip()
-            if mutated != "no":
-                report.reject("mutated_protein")
-                continue
-            if matrix not in pwms or not pwms[matrix] or any(len(r) != 4 for r in pwms[matrix]):
-                report.reject("no_matrix")
-                continue
-            if (gene, matrix) in seen:
-                report.reject("duplicate")
-                continue
-            seen.add((gene, matrix))
-            records.append({"gene": gene, "gene_id": gene_id, "organism": organism,
-                            "family": "" if family == "N/A" else family, "motif": motif.upper().replace("T", "U"),
-                            "matrix_id": matrix, "experiment": row[6].strip()})
+    rows = read_rows(path, "\t", header=False)
+    next(rows, None)  # the header
+    for row in rows:
+        if limit is not None and report.read >= limit:
+            break
+        report.read += 1
+        if len(row) < 12:
+            report.reject("short_row")
+            continue
+        gene, gene_id, mutated, organism, motif = (x.strip() for x in row[:5])
+        family, matrix = row[10].strip(), row[11].strip()
+        if mutated != "no":
+            report.reject("mutated_protein")
+            continue
+        if matrix not in pwms or not pwms[matrix] or any(len(r) != 4 for r in pwms[matrix]):
+            report.reject("no_matrix")
+            continue
+        if (gene, matrix) in seen:
+            report.reject("duplicate")
+            continue
+        seen.add((gene, matrix))
+        records.append({"gene": gene, "gene_id": gene_id, "organism": organism,
+                        "family": "" if family == "N/A" else family, "motif": motif.upper().replace("T", "U"),
+                        "matrix_id": matrix, "experiment": row[6].strip()})
     report.kept = len(records)
     return Loaded(records, report)

@@ -12,13 +12,13 @@ only when `naturelm.tools.translation.translate_cds` of the DNA equals the sourc
 """
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from pathlib import Path
 
-from naturelm.data.sources.common import Loaded, SourceReport, cache_dir, dist_version, package_file, read_fasta
-from naturelm.errors import DataSourceMissing
+from naturelm.data.sources.common import (Loaded, SourceReport, cache_dir, dist_version, integer, open_text,
+                                          package_file, read_fasta)
+from naturelm.errors import DataFileError, DataSourceMissing
 from naturelm.tools.translation import STANDARD_AA, clean_dna, is_cds, translate_cds
 
 PYRODIGAL_HINT = "pip install pyrodigal==3.7.1"
@@ -68,10 +68,10 @@ def load_pyrodigal_pairs(limit: int | None = None) -> Loaded:
         faa = fna.with_name(fna.name.replace(".fna.gz", ".faa.gz"))
         if not m or not faa.is_file():
             continue
-        with gzip.open(faa, "rt") as f:
-            proteins = {h.split()[0]: s for h, s in read_fasta(f)}
-        with gzip.open(fna, "rt") as f:
-            for header, dna in read_fasta(f):
+        with open_text(faa, newline=None) as f:
+            proteins = {h.split()[0]: s for h, s in read_fasta(f, faa)}
+        with open_text(fna, newline=None) as f:
+            for header, dna in read_fasta(f, fna):
                 if limit is not None and report.read >= limit:
                     break
                 report.read += 1
@@ -95,8 +95,11 @@ def load_pyrodigal_genome(limit: int | None = None) -> Loaded:
         raise DataSourceMissing("pyrodigal", PYRODIGAL_HINT) from None
     path = package_file("pyrodigal", f"tests/data/{GENOME}", PYRODIGAL_HINT)
     report = SourceReport("pyrodigal:genome", dist_version("pyrodigal"), str(path))
-    with gzip.open(path, "rt") as f:
-        (name, genome), = read_fasta(f)[:1]
+    with open_text(path, newline=None) as f:
+        entries = read_fasta(f, path)
+    if not entries:
+        raise DataFileError(path, "no FASTA record")
+    name, genome = entries[0]
     finder = pyrodigal.GeneFinder()
     finder.train(genome.encode())
     records = []
@@ -150,7 +153,7 @@ def load_emboss_cds(path: str | os.PathLike | None = None, limit: int | None = N
                     break
                 report.read += 1
                 q = feat.qualifiers
-                table = int(q.get("transl_table", ["1"])[0])
+                table = integer(q.get("transl_table", ["1"])[0])
                 if q.get("codon_start", ["1"])[0] != "1" or table not in (1, 11) or "<" in str(feat.location) \
                         or ">" in str(feat.location):
                     report.reject("partial_or_other_code")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 
-from naturelm.data.sources.common import Loaded, package_file, read_table
+from naturelm.data.sources.common import Loaded, finite_number, package_file, read_table
 from naturelm.errors import EntityError
 from naturelm.language.codecs import formula_to_material
 
@@ -34,12 +34,12 @@ def load_crabnet(prop: str, limit: int | None = None) -> Loaded:
     records = []
     for row in rows:
         formula = (row.get("formula") or "").strip()
+        target = finite_number(row.get("target"))
         try:
-            value = transform(float(row.get("target") or ""))
-        except ValueError:
-            report.reject("bad_target")
-            continue
-        if not math.isfinite(value):
+            value = None if target is None else transform(target)
+        except OverflowError:  # 10 ** a huge log10 value
+            value = None
+        if value is None or not math.isfinite(value):
             report.reject("bad_target")
             continue
         try:

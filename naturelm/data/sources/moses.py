@@ -4,10 +4,7 @@ The csv files are read directly; `moses` itself is never imported (it pulls torc
 """
 from __future__ import annotations
 
-import csv
-import gzip
-
-from naturelm.data.sources.common import Loaded, SourceReport, canon, dist_version, package_file
+from naturelm.data.sources.common import Loaded, SourceReport, canon, dist_version, package_file, read_rows
 
 HINT = "pip install --no-deps molsets==0.3.1"
 SPLITS = ("train", "test", "test_scaffolds")
@@ -20,21 +17,21 @@ def load_moses(split: str = "train", limit: int | None = None) -> Loaded:
     path = package_file("moses", f"dataset/data/{split}.csv.gz", HINT)
     report = SourceReport(f"moses:{split}", dist_version("molsets"), str(path))
     records = []
-    with gzip.open(path, "rt", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, [])
-        col = header.index("SMILES") if "SMILES" in header else 0
-        for row in reader:
-            if limit is not None and report.read >= limit:
-                break
-            report.read += 1
-            if len(row) <= col or not row[col].strip():
-                report.reject("empty_row")
-                continue
-            smi = canon(row[col].strip())
-            if smi is None:
-                report.reject("invalid_smiles")
-                continue
-            records.append({"smiles": smi})
+    col = None
+    for row in read_rows(path, header=False):
+        if col is None:  # the header row
+            col = row.index("SMILES") if "SMILES" in row else 0
+            continue
+        if limit is not None and report.read >= limit:
+            break
+        report.read += 1
+        if len(row) <= col or not row[col].strip():
+            report.reject("empty_row")
+            continue
+        smi = canon(row[col].strip())
+        if smi is None:
+            report.reject("invalid_smiles")
+            continue
+        records.append({"smiles": smi})
     report.kept = len(records)
     return Loaded(records, report)

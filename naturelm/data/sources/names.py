@@ -13,7 +13,6 @@ pair list is written to `<cache>/names_<source>.jsonl` so a second call only rea
 from __future__ import annotations
 
 import csv
-import gzip
 import json
 import re
 from collections import Counter
@@ -21,7 +20,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from naturelm.data.sources.common import cache_dir as _cache_dir
-from naturelm.data.sources.common import package_file, read_jsonl
+from naturelm.data.sources.common import package_file, read_json, read_jsonl, read_jsonl_records, read_rows
+from naturelm.errors import DataFileError
 
 SOURCES = ("robocrys", "chemicals")
 CACHE_VERSION = 1
@@ -99,17 +99,21 @@ def restore_case(name: str) -> str:
 
 
 def _raw_robocrys() -> list[tuple[str, str]]:
-    with gzip.open(source_path("robocrys"), "rt") as f:
-        db = json.load(f)
-    return [(smi, (rec.get("name_iupac") or "").strip()) for smi, rec in db.items()]
+    """(SMILES, IUPAC name) of the robocrys molecule table; an entry that is not {SMILES: {"name_iupac": text}}
+    gives an empty name (counted as `no_name`)."""
+    path = source_path("robocrys")
+    db = read_json(path)
+    if not isinstance(db, dict):
+        raise DataFileError(path, f"expected a JSON object of SMILES, got {type(db).__name__}")
+    return [(smi, name.strip() if isinstance(rec, dict) and isinstance(name := rec.get("name_iupac"), str) else "")
+            for smi, rec in db.items()]
 
 
 def _raw_chemicals() -> list[tuple[str, str]]:
     rows = []
-    with open(source_path("chemicals"), newline="") as f:
-        for cols in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
-            if len(cols) >= 8:
-                rows.append((cols[4].strip(), restore_case(cols[7].strip())))
+    for cols in read_rows(source_path("chemicals"), "\t", header=False, quoting=csv.QUOTE_NONE):
+        if len(cols) >= 8:
+            rows.append((cols[4].strip(), restore_case(cols[7].strip())))
     return rows
 
 
@@ -120,7 +124,7 @@ _RAW = {"robocrys": _raw_robocrys, "chemicals": _raw_chemicals}
 
 
 def _read_parses(path: Path) -> dict[str, str | None]:
-    return {rec["name"]: rec["smiles"] for rec in read_jsonl(path)}
+    return {rec["name"]: rec.get("smiles") for rec in read_jsonl(path) if isinstance(rec.get("name"), str)}
 
 
 def opsin_parses(names: list[str], cache_dir: Path, chunk: int = 10_000, progress: bool = True) -> dict[str, str | None]:
@@ -218,13 +222,10 @@ def load_names(
             raise ValueError(f"unknown name source {source!r}; choose from {SOURCES}")
         final = cache / f"names_{source}.jsonl"
         meta = cache / f"names_{source}.report.json"
-        if limit is None and final.exists() and meta.exists():
-            info = json.loads(meta.read_text())
-            if info.get("version") == CACHE_VERSION:
-                with open(final) as f:
-                    all_pairs += [NamePair(**json.loads(line)) for line in f]
-                reports[source] = Counter(info["report"])
-                continue
+        if limit is None and (cached := _read_final(final, meta)) is not None:
+            all_pairs += cached[0]
+            reports[source] = cached[1]
+            continue
         pairs, report = _verify(source, records(source, limit), cache, progress)
         if limit is None:
             tmp = final.with_suffix(".tmp")
@@ -238,6 +239,23 @@ def load_names(
     if exclude_inchikeys:
         all_pairs = [p for p in all_pairs if p.inchikey not in exclude_inchikeys]
     return NameSet(all_pairs, reports)
+
+
+def _read_final(final: Path, meta: Path) -> tuple[list[NamePair], Counter] | None:
+    """The pairs and report of a finished run's cache, None when absent, of another version or unreadable (a
+    corrupt cache is rebuilt from the OPSIN parses)."""
+    from naturelm.errors import DataFileError
+
+    if not (final.exists() and meta.exists()):
+        return None
+    try:
+        info = read_json(meta)
+        if not isinstance(info, dict) or info.get("version") != CACHE_VERSION:
+            return None
+        pairs = [NamePair(**rec) for _, rec in read_jsonl_records(final)]
+        return pairs, Counter(info["report"])
+    except (DataFileError, TypeError, KeyError, ValueError):
+        return None
 
 
 # --- registry lookup of trivial names ---------------------------------------------------------

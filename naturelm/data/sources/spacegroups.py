@@ -7,12 +7,11 @@ Space groups are found with pymatgen's SpacegroupAnalyzer (spglib, symprec 0.1).
 """
 from __future__ import annotations
 
-import gzip
-import json
 from collections import Counter
 
-from naturelm.data.sources.common import Loaded, SourceReport, dist_version, package_file, read_table
-from naturelm.errors import EntityError
+from naturelm.data.sources.common import (Loaded, SourceReport, dist_version, integer, package_file, read_json,
+                                          read_table)
+from naturelm.errors import DataFileError, EntityError
 from naturelm.language.codecs import formula_to_material
 
 SYMPREC = 0.1
@@ -49,14 +48,15 @@ def load_structures(limit: int | None = None) -> Loaded:
     report = SourceReport("structures:robocrys_minerals+ase_dcdft",
                           f"robocrys {dist_version('robocrys')}, ase {dist_version('ase')}", f"{mineral}; {dcdft}")
     records = []
-    with gzip.open(mineral, "rt") as f:
-        db = json.load(f)
+    db = read_json(mineral)
+    if not isinstance(db, dict) or not isinstance(db.get("columns"), list) or not isinstance(db.get("data"), list):
+        raise DataFileError(mineral, "expected a JSON object with 'columns' and 'data' lists")
     cols = db["columns"]
     for row in db["data"]:
         if limit is not None and report.read >= limit:
             break
         report.read += 1
-        item = dict(zip(cols, row))
+        item = dict(zip(cols, row)) if isinstance(row, list) else {}
         try:
             structure = Structure.from_dict(item["structure"])
         except Exception:  # a malformed structure dict
@@ -65,19 +65,21 @@ def load_structures(limit: int | None = None) -> Loaded:
         rec = _record(structure, str(item.get("mineral") or ""), "robocrys_mineral_db", report)
         if rec:
             records.append(rec)
-    with open(dcdft) as f:
-        db = json.load(f)
+    db = read_json(dcdft)
+    if not isinstance(db, dict):
+        raise DataFileError(dcdft, f"expected a JSON object, got {type(db).__name__}")
     for key in sorted(k for k in db if k.isdigit()):
         if limit is not None and report.read >= limit:
             break
         report.read += 1
-        item = db[key]
+        item = db[key] if isinstance(db[key], dict) else {}
         try:
             structure = Structure(Lattice(item["cell"]), item["numbers"], item["positions"], coords_are_cartesian=True)
         except Exception:  # a malformed row
             report.reject("bad_structure")
             continue
-        rec = _record(structure, str(item.get("key_value_pairs", {}).get("name", "")), "ase_dcdft", report)
+        pairs = item.get("key_value_pairs")
+        rec = _record(structure, str(pairs.get("name", "") if isinstance(pairs, dict) else ""), "ase_dcdft", report)
         if rec:
             records.append(rec)
     report.kept = len(records)
@@ -90,9 +92,8 @@ def load_spacegroup_prior() -> Loaded:
     rows, report = read_table(path, "pyxtal:spg_num_wps_mp", "pyxtal")
     counts: Counter = Counter()
     for row in rows:
-        try:
-            spg, n, c = int(row["spg"]), int(row["n_atoms"]), int(row["count"])
-        except (KeyError, TypeError, ValueError):
+        spg, n, c = (integer(row.get(k)) for k in ("spg", "n_atoms", "count"))
+        if spg is None or n is None or c is None:
             report.reject("bad_row")
             continue
         if not 1 <= spg <= 230:

@@ -5,12 +5,11 @@
 """
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from pathlib import Path
 
-from naturelm.data.sources.common import Loaded, SourceReport, alphabet_checker, read_fasta
+from naturelm.data.sources.common import Loaded, SourceReport, alphabet_checker, open_text, read_fasta
 from naturelm.errors import DataSourceMissing
 
 ENV_VAR = "NATURELM_UNIPROT_FASTA"
@@ -40,10 +39,9 @@ def load_uniprot(path: str | os.PathLike | None = None, limit: int | None = None
     """`{"accession", "name", "organism", "sequence"}` records; raises DataSourceMissing when absent."""
     p = resolve_path(path)
     report = SourceReport("uniprot:mmseqs2-examples", _deb_version("mmseqs2-examples"), str(p))
-    opener = gzip.open if p.suffix == ".gz" else open
     valid = alphabet_checker("protein")
-    with opener(p, "rt") as f:
-        entries = read_fasta(f)
+    with open_text(p, newline=None) as f:
+        entries = read_fasta(f, p)
     records = []
     for header, seq in entries[:limit] if limit is not None else entries:
         report.read += 1

@@ -11,7 +11,6 @@ sets compare exactly with model outputs canonicalised the same way. Malformed ro
 from __future__ import annotations
 
 import contextlib
-import csv
 import gzip
 import hashlib
 import io
@@ -21,7 +20,8 @@ from collections import Counter
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
-from naturelm.errors import DataSourceMissing
+from naturelm.data.sources.common import integer, read_rows
+from naturelm.errors import DataFileError, DataSourceMissing
 from naturelm.language.codecs import try_canonical
 
 ENV_VAR = "NATURELM_USPTO50K"
@@ -90,45 +90,38 @@ def resolve_path(path: str | os.PathLike | None = None) -> Path:
     raise DataSourceMissing("USPTO-50k", _HINT)
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt", newline="") if path.suffix == ".gz" else open(path, newline="")
-
-
 # --- readers --------------------------------------------------------------------------------------------------
 
 def _parse_class(value: str | None, report: Counter) -> tuple[bool, int | None]:
+    """(ok, class): an empty class is None; text, fractions, NaN, inf and `1e400` are counted as `bad_class`."""
     if value is None or value.strip() == "":
         return True, None
-    try:
-        return True, int(float(value))
-    except ValueError:
+    rxn_class = integer(value)
+    if rxn_class is None:
         report["bad_class"] += 1
         return False, None
+    return True, rxn_class
 
 
 def _read_mhn(path: Path, report: Counter, splits: set[str], progress: bool) -> list[Reaction]:
     from tqdm.auto import tqdm
 
     records = []
-    with _open_text(path) as f:
-        reader = csv.DictReader(f)
-        missing = {"prod_smiles", "reactants_can", "split"} - set(reader.fieldnames or ())
-        if missing:
-            raise DataSourceMissing(f"USPTO-50k columns {sorted(missing)} in {path}", _HINT)
-        for i, row in enumerate(tqdm(reader, desc="USPTO-50k", disable=not progress)):
-            split = _SPLIT_ALIASES.get((row.get("split") or "").strip())
-            if split is None:
-                report["bad_split"] += 1
-                continue
-            if split not in splits:
-                continue
-            ok, rxn_class = _parse_class(row.get("class"), report)
-            if not ok:
-                continue
-            rec = _make_record(row.get("id") or str(i), rxn_class, row.get("prod_smiles") or "",
-                               row.get("reactants_can") or "", split, row.get("reaction_smarts") or None, report)
-            if rec is not None:
-                records.append(rec)
+    rows = read_rows(path, require=("prod_smiles", "reactants_can", "split"))
+    for i, row in enumerate(tqdm(rows, desc="USPTO-50k", disable=not progress)):
+        split = _SPLIT_ALIASES.get((row.get("split") or "").strip())
+        if split is None:
+            report["bad_split"] += 1
+            continue
+        if split not in splits:
+            continue
+        ok, rxn_class = _parse_class(row.get("class"), report)
+        if not ok:
+            continue
+        rec = _make_record(row.get("id") or str(i), rxn_class, row.get("prod_smiles") or "",
+                           row.get("reactants_can") or "", split, row.get("reaction_smarts") or None, report)
+        if rec is not None:
+            records.append(rec)
     return records
 
 
@@ -166,30 +159,27 @@ def _read_raw(path: Path, split: str, report: Counter, templates: bool, progress
     from tqdm.auto import tqdm
 
     records = []
-    with _open_text(path) as f:
-        reader = csv.DictReader(f)
-        if RAW_RXN_COLUMN not in (reader.fieldnames or ()):
-            raise DataSourceMissing(f"column {RAW_RXN_COLUMN!r} in {path}", _HINT)
-        for i, row in enumerate(tqdm(reader, desc=f"USPTO-50k {split}", disable=not progress)):
-            rxn = (row.get(RAW_RXN_COLUMN) or "").strip()
-            parts = rxn.split(">")
-            if len(parts) != 3:
-                report["bad_reaction_smiles"] += 1
-                continue
-            reactants, _, product = parts
-            ok, rxn_class = _parse_class(row.get("class"), report)
-            if not ok:
-                continue
-            rid = row.get("id") or f"{split}-{i}"
-            rec = _make_record(rid, rxn_class, product, reactants, split, None, report)
-            if rec is None:
-                continue
-            if templates:
-                template = _extract_template(reactants, product, rid)
-                if template is None:
-                    report["template_extraction_failed (kept)"] += 1
-                rec = Reaction(rec.id, rec.rxn_class, rec.product, rec.reactants, rec.split, template)
-            records.append(rec)
+    rows = read_rows(path, require=(RAW_RXN_COLUMN,))
+    for i, row in enumerate(tqdm(rows, desc=f"USPTO-50k {split}", disable=not progress)):
+        rxn = (row.get(RAW_RXN_COLUMN) or "").strip()
+        parts = rxn.split(">")
+        if len(parts) != 3:
+            report["bad_reaction_smiles"] += 1
+            continue
+        reactants, _, product = parts
+        ok, rxn_class = _parse_class(row.get("class"), report)
+        if not ok:
+            continue
+        rid = row.get("id") or f"{split}-{i}"
+        rec = _make_record(rid, rxn_class, product, reactants, split, None, report)
+        if rec is None:
+            continue
+        if templates:
+            template = _extract_template(reactants, product, rid)
+            if template is None:
+                report["template_extraction_failed (kept)"] += 1
+            rec = Reaction(rec.id, rec.rxn_class, rec.product, rec.reactants, rec.split, template)
+        records.append(rec)
     return records
 
 
@@ -234,7 +224,8 @@ def _files(root: Path, wanted: set[str]) -> list[tuple[str | None, Path]]:
         name = root.name.removesuffix(".gz")
         file_split = next((s for s, n in RAW_FILES.items() if n == name), None)
         if file_split is None:
-            raise DataSourceMissing(f"the split of {root}", "name raw files raw_train.csv, raw_val.csv, raw_test.csv")
+            raise DataFileError(root, "a raw USPTO-50k file gives its split by its name: raw_train.csv, raw_val.csv "
+                                      "or raw_test.csv (optionally .gz)")
         return [(file_split, root)] if file_split in wanted else []
     raw = [(s, root / n) for s, n in RAW_FILES.items() if s in wanted]
     raw = [(s, p if p.exists() else p.with_suffix(".csv.gz")) for s, p in raw]
@@ -244,8 +235,7 @@ def _files(root: Path, wanted: set[str]) -> list[tuple[str | None, Path]]:
 
 
 def _header(path: Path) -> list[str]:
-    with _open_text(path) as f:
-        return next(csv.reader(f), [])
+    return next(read_rows(path, header=False), [])
 
 
 # --- cache ----------------------------------------------------------------------------------------------------
