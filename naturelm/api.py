@@ -189,7 +189,7 @@ class NatureLM:
 
     # ------------------------------------------------------------------ reactions
     def retrosynthesis(self, product: str | list[str], k: int = 10, method: str = "auto", retrosim=None,
-                       rank_weight: float | None = None, **gen):
+                       rank_weight: float | None = None, retrosim_index: str = "standard", **gen):
         """k distinct reactant sets for a product (atom maps stripped; invalid input raises EntityError).
 
         method: "model" (the model's beams; `gen` options apply to them), "ranked" (RetroSim's top max(k, 10)
@@ -200,6 +200,10 @@ class NatureLM:
         `retrosim`: a fitted RetroSim or a directory written by RetroSim.save; default
         `naturelm.tasks.baselines.retrosim.find_retrosim(checkpoint)` (DataSourceMissing for "ranked" without one).
         `rank_weight`: RetroSim's weight (default the checkpoint's `naturelm_rank_weight`, else RANK_PRIOR_WEIGHT).
+        `retrosim_index="leak-free"`: rank the candidates of RetroSim's leak-free index instead (USPTO-50k training
+        reactions whose product is, by connectivity, a test product removed; `retrosim.cached_retrosim`), to
+        measure what the test products' own reactions in the standard index are worth; "auto" then ranks, and
+        each answer's `source` is "retrosim-leakfree+model".
         """
         from naturelm.language.codecs import strip_atom_maps
 
@@ -207,12 +211,19 @@ class NatureLM:
             raise ConfigError(f"retrosynthesis method {method!r} is not one of {', '.join(RETRO_METHODS)}")
         if method == "rag":
             return self.retrosynthesis_rag(product, k=k, **gen)
+        from naturelm.tasks.baselines.retrosim import INDEXES
+
+        if retrosim_index not in INDEXES:
+            raise ConfigError(f"retrosim_index {retrosim_index!r} is not one of {', '.join(INDEXES)}")
+        if retrosim is not None and retrosim_index != "standard":
+            raise ConfigError("give retrosim= (a RetroSim or a saved one) or retrosim_index=, not both")
+        leak_free = retrosim_index != "standard"
         products = [strip_atom_maps(p) for p in ([product] if _one(product) else product)]
-        if method == "ranked" or (method == "auto" and self._ranks_by_default(retrosim)):
+        if method == "ranked" or (method == "auto" and (leak_free or self._ranks_by_default(retrosim))):
             try:
-                rs = self._retrosim_for(retrosim)
+                rs = self._retrosim_for(retrosim, retrosim_index)
             except DataSourceMissing:
-                if method == "ranked" or retrosim is not None:
+                if method == "ranked" or retrosim is not None or leak_free:
                     raise
                 rs = None  # "auto" without a RetroSim: the model's beams
             if rs is not None:
@@ -232,9 +243,10 @@ class NatureLM:
         return (retrosim is not None or self.rank_weight is not None
                 or (self.path is not None and is_saved(Path(self.path) / SAVED_DIR)))
 
-    def _retrosim_for(self, retrosim=None):
+    def _retrosim_for(self, retrosim=None, index: str = "standard"):
         """`retrosim` as a fitted RetroSim (a saved directory is loaded once); None: the one `find_retrosim` gives
-        for this checkpoint (saved near it, cached, or fitted on USPTO-50k), found once. DataSourceMissing if none."""
+        for this checkpoint and `index` (saved near it, cached, or fitted on USPTO-50k), found once.
+        DataSourceMissing if none."""
         from naturelm.tasks.baselines.base import Predictor
         from naturelm.tasks.baselines.retrosim import RetroSim, find_retrosim
 
@@ -243,10 +255,10 @@ class NatureLM:
                 raise ConfigError(f"retrosim= must be a fitted RetroSim or a saved RetroSim directory, "
                                   f"not {retrosim!r}")
             return retrosim
-        key = str(Path(retrosim).resolve()) if retrosim is not None else None
+        key = str(Path(retrosim).resolve()) if retrosim is not None else f"index:{index}"
         if key not in self._retrosims:
-            self._retrosims[key] = (RetroSim.from_saved(key, processes=1, progress=False) if key is not None
-                                    else find_retrosim(self.path))
+            self._retrosims[key] = (RetroSim.from_saved(key, processes=1, progress=False) if retrosim is not None
+                                    else find_retrosim(self.path, index=index))
         return self._retrosims[key]
 
     def _retro_ranked(self, products: list[str], k: int, retrosim, weight: float | None) -> list[list[Generation]]:
@@ -257,7 +269,11 @@ class NatureLM:
 
         w = next(x for x in (weight, self.rank_weight, RANK_PRIOR_WEIGHT) if x is not None)
         proposals = retrosim.predict("retrosynthesis", products, max(k, RETROSIM_CANDIDATES))
-        return self._tool_ranked("retrosynthesis", products, proposals, k, w, RANKED_SOURCE, "retrosim_score")
+        from naturelm.tasks.baselines.retrosim import INDEXES
+
+        index = getattr(retrosim, "index", "standard")
+        source = RANKED_SOURCE if index == "standard" else f"{INDEXES.get(index, index)}+model"
+        return self._tool_ranked("retrosynthesis", products, proposals, k, w, source, "retrosim_score")
 
     def _tool_ranked(self, task: str, queries: list[str], proposals, k: int, w: float, source: str,
                      prior_name: str) -> list[list[Generation]]:

@@ -21,33 +21,37 @@ from naturelm.tasks.base import Context, Example, Task, get_task, task_names
 from naturelm.tasks.baselines.base import Candidate, Predictor
 from naturelm.tasks.ranking import rank_union
 
-BASELINES = ("retrosim", "templates", "nispo", "openclatura", "rules", "opsin", "ligand_retrieval", "ligand_random", "biopython")
+BASELINES = ("retrosim", "retrosim-leakfree", "templates", "nispo", "openclatura", "rules", "opsin", "ligand_retrieval", "ligand_random", "biopython")
 CROSS_DOMAIN_BASELINES = {"ligand_retrieval": "LigandRetrieval", "ligand_random": "RandomLigands",
                           "biopython": "BiopythonTranslator"}
 RANKED_ROW = "{model}+{tool} (ranked)"
-RANKING_TOOLS = {"retrosynthesis": "retrosim", "forward": "templates"}  # `--rank`: the tool each task's row ranks
+# `--rank`: the tools whose candidates each task's ranked rows rank with the model
+RANKING_TOOLS = {"retrosynthesis": ("retrosim", "retrosim-leakfree"), "forward": ("templates",)}
+# RetroSim baselines -> the index they hold (naturelm.tasks.baselines.retrosim.INDEXES)
+RETROSIM_MODELS = {"retrosim": "standard", "retrosim-leakfree": "leak-free"}
 
 
 def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: float | None = None,
                    quantize: str | None = None):
     """A Predictor from a model spec: a checkpoint directory (sampling at `temperature`, default 0.7), or a baseline
-    name (retrosim, nispo, openclatura, rules, opsin; ligand_retrieval, ligand_random, biopython from
-    naturelm.tasks.baselines.cross_domain, read from the data dir). RetroSim is fitted on the USPTO-50k training
-    split (a copy saved in DATA/retrosim is reused)."""
+    name (retrosim, retrosim-leakfree, templates, nispo, openclatura, rules, opsin; ligand_retrieval, ligand_random,
+    biopython from naturelm.tasks.baselines.cross_domain, read from the data dir). RetroSim holds the USPTO-50k
+    training split (a copy saved in DATA/retrosim is reused), `retrosim-leakfree` the training reactions whose
+    product is no test product by connectivity; both, and `templates`, are fitted once and then loaded from the
+    template-index cache (naturelm.tasks.baselines.index_cache)."""
     if Path(spec).is_dir():
         from naturelm.api import NatureLM
 
         kw = {} if temperature is None else {"temperature": temperature}
         return NatureLM.load(spec, quantize=quantize, **kw)
-    if spec == "retrosim":
-        from naturelm.tasks.baselines.retrosim import RetroSim
+    if spec in RETROSIM_MODELS:
+        from naturelm.tasks.baselines.retrosim import RetroSim, cached_retrosim
 
-        saved = Path(data_dir) / "retrosim" if data_dir else None
+        index = RETROSIM_MODELS[spec]
+        saved = Path(data_dir) / "retrosim" if data_dir and index == "standard" else None
         if saved is not None and (saved / "retrosim.json").is_file():
             return RetroSim.load(saved)
-        from naturelm.data.sources.uspto50k import load_uspto50k
-
-        return RetroSim().fit(load_uspto50k(split="train"))
+        return cached_retrosim(index, progress=True)
     if spec == "templates":
         from naturelm.tasks.baselines.forward_templates import ForwardTemplates
 
@@ -226,8 +230,9 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
                 results[label][name] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
                 notes.setdefault(name, []).append(f"{label} failed: {type(exc).__name__}: {exc}"[:300])
                 print(f"naturelm eval: {label} failed on {name}: {type(exc).__name__}: {exc}", file=sys.stderr)
-        tool = RANKING_TOOLS.get(name)
-        if rank and tool in preds_by_model:
+        for tool in RANKING_TOOLS.get(name, ()) if rank else ():
+            if tool not in preds_by_model:
+                continue
             for label, predictor in loaded.items():
                 if label in preds_by_model and hasattr(predictor, "rank"):
                     row = RANKED_ROW.format(model=label, tool=tool)
@@ -249,7 +254,9 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
         "settings": {"models": {label: spec for label, spec in zip(loaded, list(models) + list(predictors or {}))},
                      "tasks": names, "limit": limit, "k": k, "rank": rank,
                      "rank_prior_weight": rank_prior_weight, "samples": samples,
-                     "temperature": temperature, "quantize": quantize},
+                     "temperature": temperature, "quantize": quantize,
+                     "retrieval_indexes": {label: p.index for label, p in loaded.items()
+                                           if isinstance(getattr(p, "index", None), str)}},
         "data": {"dir": str(data_dir) if data_dir else None,
                  "card_sha256": _sha256(data_dir / "card.json") if data_dir else None},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),

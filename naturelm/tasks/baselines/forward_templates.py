@@ -8,6 +8,8 @@ That score in [0, 1] is the template prior `NatureLM.forward(method="ranked")` a
 """
 from __future__ import annotations
 
+import json
+
 from naturelm.data.retrieval import FingerprintIndex
 from naturelm.errors import ConfigError
 from naturelm.language.codecs import try_canonical
@@ -44,18 +46,52 @@ class ForwardTemplates:
         if not rows:
             raise ConfigError("ForwardTemplates.fit: no training reaction carries a template")
         self.templates = [forward_template(r.template) for r in rows]
-        self.ids = [r.id for r in rows]
+        self.ids = [str(r.id) for r in rows]
         self.reactant_sets = [r.reactants for r in rows]
         self.reactants = FingerprintIndex().build(range(len(rows)), self.reactant_sets)
         self.products = FingerprintIndex().build(range(len(rows)), [r.product for r in rows])
         return self
 
     @classmethod
-    def from_uspto50k(cls, path=None, **kw) -> "ForwardTemplates":
-        """Fitted on the USPTO-50k TRAIN split (never valid/test)."""
-        from naturelm.data.sources.uspto50k import load_uspto50k
+    def from_uspto50k(cls, path=None, folder=None, **kw) -> "ForwardTemplates":
+        """Fitted on the USPTO-50k TRAIN split (never valid/test) on first use, then loaded from the template-index
+        cache (`naturelm.tasks.baselines.index_cache`; `folder` its root), refitted when USPTO-50k, the settings
+        or the cached files changed."""
+        from naturelm.data.sources.uspto50k import load_uspto50k, resolve_path
+        from naturelm.tasks.baselines.index_cache import cached_index
 
-        return cls(**kw).fit(load_uspto50k(path, split="train"))
+        root = resolve_path(path)
+        model = cls(**kw)
+        return cached_index("forward_templates", root, {"n_neighbours": model.n_neighbours},
+                            lambda: model.fit(load_uspto50k(root, split="train")),
+                            lambda m, d: m.save(d), lambda d: cls.load(d, progress=model.progress), folder)
+
+    def save(self, directory) -> None:
+        """Write reactants.{npz,json}, products.{npz,json} and forward_templates.json (templates, ids)."""
+        from pathlib import Path
+
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        self.reactants.save(d / "reactants")
+        self.products.save(d / "products")
+        (d / "forward_templates.json").write_text(json.dumps({"n_neighbours": self.n_neighbours,
+                                                              "templates": self.templates, "ids": self.ids}))
+
+    @classmethod
+    def load(cls, directory, progress: bool = False) -> "ForwardTemplates":
+        """Read a model written by `save`."""
+        from pathlib import Path
+
+        d = Path(directory)
+        info = json.loads((d / "forward_templates.json").read_text())
+        model = cls(info["n_neighbours"], progress)
+        model.templates, model.ids = list(info["templates"]), list(info["ids"])
+        model.reactants = FingerprintIndex.load(d / "reactants")
+        model.products = FingerprintIndex.load(d / "products")
+        model.reactant_sets = list(model.reactants.smiles)
+        if not (len(model.templates) == len(model.ids) == len(model.reactants) == len(model.products)):
+            raise ConfigError(f"{d}: templates, ids and indices differ in length")
+        return model
 
     def __len__(self) -> int:
         return len(self.templates)

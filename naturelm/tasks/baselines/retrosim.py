@@ -6,11 +6,9 @@ sim(product, neighbour product) x sim(precursors, neighbour reactants), keeping 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import multiprocessing as mp
 import os
-import shutil
 from pathlib import Path
 
 from naturelm.data.retrieval import FingerprintIndex
@@ -20,6 +18,8 @@ from naturelm.tasks.baselines.base import Candidate
 from naturelm.tasks.baselines.template_analogy import propose_by_analogy
 
 TASK = "retrosynthesis"
+# the indexes RetroSim can hold -> their name (cache folder, `naturelm eval --model` baseline name)
+INDEXES = {"standard": "retrosim", "leak-free": "retrosim-leakfree"}
 SAVED_DIR = "retrosim"  # where a saved index sits: next to a checkpoint, or in a data build (DIR/retrosim)
 FIND_HINT = ("pass retrosim= a fitted naturelm.tasks.baselines.retrosim.RetroSim or a directory written by "
              "RetroSim.save, save one as CHECKPOINT/retrosim, or make USPTO-50k available (../shared/data/uspto50k "
@@ -31,8 +31,9 @@ class RetroSim:
 
     name = "retrosim"
 
-    def __init__(self, n_neighbours: int = 100, processes: int = 2, progress: bool = True):
+    def __init__(self, n_neighbours: int = 100, processes: int = 2, progress: bool = True, index: str = "standard"):
         self.n_neighbours, self.processes, self.progress = n_neighbours, processes, progress
+        self.index = index  # which training reactions it holds: "standard" (the split's) or "leak-free" (INDEXES)
         self.products = FingerprintIndex()
         self.reactants = FingerprintIndex()
         self.templates: list[str] = []
@@ -100,14 +101,14 @@ class RetroSim:
         self.products.save(d / "products")
         self.reactants.save(d / "reactants")
         (d / "retrosim.json").write_text(json.dumps({"n_neighbours": self.n_neighbours, "templates": self.templates,
-                                                     "ids": self.ids, "skipped": self.skipped}))
+                                                     "ids": self.ids, "skipped": self.skipped, "index": self.index}))
 
     @classmethod
     def load(cls, directory: str | Path, processes: int = 2, progress: bool = True) -> "RetroSim":
         """Read a model written by `save`."""
         d = Path(directory)
         info = json.loads((d / "retrosim.json").read_text())
-        model = cls(info["n_neighbours"], processes, progress)
+        model = cls(info["n_neighbours"], processes, progress, index=info.get("index", "standard"))
         model.products = FingerprintIndex.load(d / "products")
         model.reactants = FingerprintIndex.load(d / "reactants")
         model.templates, model.ids, model.skipped = info["templates"], info["ids"], info["skipped"]
@@ -152,41 +153,50 @@ def saved_near(checkpoint: str | os.PathLike | None) -> Path | None:
     return None
 
 
-def find_retrosim(checkpoint: str | os.PathLike | None = None, progress: bool = False) -> RetroSim:
-    """A fitted RetroSim (one process): saved near the checkpoint (`saved_near`), else the copy cached under the
-    naturelm cache dir, else fitted on the USPTO-50k training split (about a minute on one core) and cached.
+def find_retrosim(checkpoint: str | os.PathLike | None = None, progress: bool = False,
+                  index: str = "standard") -> RetroSim:
+    """A fitted RetroSim (one process): for the standard index, one saved near the checkpoint (`saved_near`);
+    else `cached_retrosim(index)` (fitted on USPTO-50k once, then loaded from the cache).
     Raises DataSourceMissing saying what to pass when there is no saved model and no USPTO-50k."""
-    from naturelm.data.sources.common import cache_dir
-    from naturelm.data.sources.uspto50k import load_uspto50k, resolve_path
+    from naturelm.data.sources.uspto50k import resolve_path
 
-    saved = saved_near(checkpoint)
+    saved = saved_near(checkpoint) if index == "standard" else None
     if saved is not None:
         return RetroSim.load(saved, processes=1, progress=False)
     try:
         root = resolve_path()
     except DataSourceMissing:
         raise DataSourceMissing("a RetroSim model (none saved, no USPTO-50k to fit one)", FIND_HINT) from None
-    cached = cache_dir(SAVED_DIR) / _fit_key(root, RetroSim().n_neighbours)
-    if is_saved(cached):
-        return RetroSim.load(cached, processes=1, progress=False)
-    model = RetroSim(processes=1, progress=progress).fit(load_uspto50k(root, split="train", progress=progress))
-    tmp = cached.with_name(f"{cached.name}.tmp{os.getpid()}")
-    model.save(tmp)
-    try:
-        tmp.rename(cached)
-    except OSError:  # another process cached it first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return model
+    return cached_retrosim(index, root, processes=1, progress=progress)
 
 
-def _fit_key(root: Path, n_neighbours: int) -> str:
-    """Cache key of a RetroSim fitted on the USPTO-50k copy at `root`: its files, their size/mtime and RDKit."""
-    import rdkit
+def cached_retrosim(index: str = "standard", path: str | os.PathLike | None = None, processes: int = 2,
+                    progress: bool = False, folder: Path | None = None) -> RetroSim:
+    """RetroSim on USPTO-50k (`path`, default `resolve_path()`): `index` "standard" holds the training split,
+    "leak-free" the training reactions whose product is no test product by connectivity
+    (`naturelm.data.splits.leak_free_index`). Fitted on first use, then loaded from the template-index cache
+    (`naturelm.tasks.baselines.index_cache`, `folder` its root), which is refitted when USPTO-50k, the settings
+    or the cache's files changed."""
+    from naturelm.data.sources.uspto50k import load_uspto50k, resolve_path
+    from naturelm.tasks.baselines.index_cache import cached_index
 
-    files = sorted(f for f in root.iterdir() if f.is_file()) if root.is_dir() else [root]
-    stats = [(str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-    blob = json.dumps([rdkit.__version__, stats, n_neighbours])
-    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+    if index not in INDEXES:
+        raise ConfigError(f"RetroSim index {index!r} is not one of {', '.join(INDEXES)}")
+    root = resolve_path(path)
+    n_neighbours = RetroSim().n_neighbours
+
+    def fit() -> RetroSim:
+        if index == "standard":
+            train = load_uspto50k(root, split="train", progress=progress).records
+        else:
+            from naturelm.data.splits import leak_free_index
+
+            data = load_uspto50k(root, progress=progress)
+            train = leak_free_index(data.split("train"), data.split("test"))
+        return RetroSim(n_neighbours, processes, progress, index=index).fit(train)
+
+    return cached_index(INDEXES[index], root, {"n_neighbours": n_neighbours, "index": index}, fit,
+                        lambda model, d: model.save(d), lambda d: RetroSim.load(d, processes, progress), folder)
 
 
 _WORKER: RetroSim | None = None
