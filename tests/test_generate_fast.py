@@ -29,7 +29,7 @@ def _assert_same(old, new, tol=1e-4):
 def decoder_kind(request, monkeypatch):
     """Run a test on both decoders: the Llama shared-prompt one and the model's own KV cache."""
     if request.param == "model_cache":
-        monkeypatch.setattr(engine_mod._SharedPromptDecoder, "supports", staticmethod(lambda model: False))
+        monkeypatch.setattr(engine_mod._LlamaDecoder, "supports", staticmethod(lambda model: False))
     return request.param
 
 
@@ -130,8 +130,8 @@ def test_shared_prompt_decoder_matches_the_model_cache(lm):
 
     eng = lm.engine
     ids = eng.encode(PROMPTS[:3]) + eng.encode(["<mol>C"], raw=True)
-    shared, plain = eng.decoder(ids, shared=True), eng.decoder(ids, shared=False)
-    assert isinstance(shared, engine_mod._SharedPromptDecoder)
+    shared, plain = eng.decoder(ids, lean=True), eng.decoder(ids, lean=False)
+    assert isinstance(shared, engine_mod._LlamaDecoder)
     torch.testing.assert_close(shared.logits, plain.logits)
     g = torch.Generator().manual_seed(0)
     steps = [[0, 0, 0, 1, 2, 2, 3], [0, 1, 2, 3, 4, 5, 6], [1, 1, 2, 5, 6, 6], [0, 0, 1, 2, 2, 3, 4, 5, 5], [3, 4]]
