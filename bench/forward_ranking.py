@@ -3,8 +3,16 @@
 The template tool (naturelm.tasks.baselines.forward_templates, fitted on the training split) proposes up to 10
 products per reactant set; the ranked row orders them by the model's mean log-probability + w x template score
 (`NatureLM.forward(method="ranked")`), with w chosen on the first `--valid` VALID reactions from `--weights`.
+`--pool union` ranks what `naturelm eval --model CKPT,templates --rank --tasks forward` ranks instead: the model's
+own `--model-beams` beams together with the template products (its `CKPT+templates (ranked)` row).
 The model alone is its own beam search (`method="model"`). Top-k exact match of the canonical product on the
-first `--limit` TEST reactions, all rows on the same reactions.
+first `--limit` TEST reactions, all rows on the same reactions; `--limit 0` only tunes w on valid.
+
+Tuning the weight for a checkpoint (valid split only; then use it):
+    python bench/forward_ranking.py --model CKPT --limit 0 --valid 100 --pool union --model-beams 5
+    naturelm eval --model CKPT,templates --rank --tasks forward --forward-rank-weight W ...
+  or `--write-weight`, which stores W as `naturelm_forward_rank_weight` in CKPT/generation_config.json (what
+  `NatureLM.load` reads: `forward(method="auto")` then ranks with it, and so does `naturelm eval --rank`).
 
     python bench/forward_ranking.py --model checkpoints/naturelm-tiny --limit 200 --valid 100
 Writes bench/runs/forward_ranking.json (bench/results/ with --update-results, or --out).
@@ -39,11 +47,18 @@ def main() -> None:
     parser.add_argument("--valid", type=int, default=100, help="valid reactions the weight is chosen on")
     parser.add_argument("--weights", default="0,0.5,1,2,3,5,8,1000")
     parser.add_argument("--model-beams", type=int, default=5, help="k of the model's own beams (0: skip that row)")
+    parser.add_argument("--pool", choices=("templates", "union"), default="templates",
+                        help="what the ranked row orders: the template products (NatureLM.forward(method='ranked')) "
+                             "or them together with the model's beams (naturelm eval --rank's row)")
+    parser.add_argument("--write-weight", action="store_true",
+                        help="store the chosen weight as naturelm_forward_rank_weight in MODEL/generation_config.json")
     add_output_args(parser)
     a = parser.parse_args()
     a.out = str(output_path(a, "forward_ranking.json"))
+    if a.pool == "union" and a.model_beams < 1:
+        parser.error("--pool union ranks the model's beams too: give --model-beams >= 1")
 
-    from naturelm.api import NatureLM
+    from naturelm.api import FORWARD_RANK_WEIGHT_KEY, NatureLM
     from naturelm.data.sources.uspto50k import load_uspto50k
     from naturelm.tasks.ranking import order_union, union_scores
     from naturelm.tasks.base import Example
@@ -56,29 +71,45 @@ def main() -> None:
     weights = [float(w) for w in a.weights.split(",")]
     splits = {"valid": load_uspto50k(split="valid").records[:a.valid],
               "test": load_uspto50k(split="test").records[:a.limit]}
-    scored, proposals, wall = {}, {}, {}
+    scored, proposals, beams, wall = {}, {}, {}, {}
     for split, rxns in splits.items():
+        if not rxns:
+            continue
+        queries = [r.reactants for r in rxns]
         t = time.perf_counter()
-        proposals[split] = tool.predict("forward", [r.reactants for r in rxns], 10)
+        proposals[split] = tool.predict("forward", queries, 10)
         wall[f"templates_{split}"] = time.perf_counter() - t
+        if a.model_beams and (split == "test" or a.pool == "union"):
+            t = time.perf_counter()
+            beams[split] = lm.predict("forward", queries, a.model_beams)  # what naturelm eval stores for the model
+            wall[f"model_beams_{split}"] = time.perf_counter() - t
+        pool = [beams[split], proposals[split]] if a.pool == "union" else [proposals[split]]
         t = time.perf_counter()
-        scored[split] = union_scores(lm, [Example(r.reactants) for r in rxns], proposals[split], task="forward")
+        scored[split] = union_scores(lm, [Example(q) for q in queries], *pool, task="forward")
         wall[f"model_scoring_{split}"] = time.perf_counter() - t
     golds = {s: [r.product for r in rxns] for s, rxns in splits.items()}
     sweep = {w: top_k(golds["valid"], [[c.text for c in row] for row in order_union(scored["valid"], w, 10)])
              for w in weights}
     best = max(weights, key=lambda w: (sweep[w]["top_1"], sweep[w]["top_3"], -w))
-    rows = {"templates": top_k(golds["test"], [[c.text for c in row] for row in proposals["test"]]),
-            "templates+model (ranked)": top_k(golds["test"], [[c.text for c in row]
-                                                               for row in order_union(scored["test"], best, 10)])}
-    if a.model_beams:
-        t = time.perf_counter()
-        gens = lm.forward([r.reactants for r in splits["test"]], k=a.model_beams, method="model")
-        wall["model_beams_test"] = time.perf_counter() - t
-        rows["model"] = top_k(golds["test"], [[g.canonical for g in row] for row in gens])
-    recall = sum(g in {c.text for c in row} for g, row in zip(golds["test"], proposals["test"])) / len(golds["test"])
+    ranked_row = "templates+model (ranked)" if a.pool == "templates" else "model+templates (ranked, union)"
+    rows, recall = {}, None
+    if splits["test"]:
+        rows = {"templates": top_k(golds["test"], [[c.text for c in row] for row in proposals["test"]]),
+                ranked_row: top_k(golds["test"], [[c.text for c in row] for row in order_union(scored["test"], best, 10)])}
+        if a.model_beams:
+            rows["model"] = top_k(golds["test"], [[c.text for c in row] for row in beams["test"]])
+        recall = sum(g in {c.text for c in row} for g, row in zip(golds["test"], proposals["test"])) / len(golds["test"])
+    if a.write_weight:
+        config = Path(a.model) / "generation_config.json"
+        doc = json.loads(config.read_text()) if config.is_file() else {}
+        doc[FORWARD_RANK_WEIGHT_KEY] = best
+        config.write_text(json.dumps(doc, indent=2) + "\n")
     result = {"benchmark": "forward_ranking", "model": a.model, "test_reactions": len(splits["test"]),
-              "valid_reactions": len(splits["valid"]), "weight": best,
+              "valid_reactions": len(splits["valid"]), "weight": best, "pool": a.pool,
+              "valid_sweep_top3": {str(w): v["top_3"] for w, v in sweep.items()},
+              "apply": (f"naturelm eval --model {a.model},templates --rank --tasks forward --forward-rank-weight {best}"
+                        f", or {FORWARD_RANK_WEIGHT_KEY}: {best} in {a.model}/generation_config.json"
+                        + (" (written)" if a.write_weight else " (--write-weight)")),
               "valid_sweep": {str(w): v["top_1"] for w, v in sweep.items()}, "test": rows,
               "template_recall_at_10": recall, "fit_s": round(fit_s, 1),
               "wall_s": {k: round(v, 1) for k, v in wall.items()},

@@ -158,6 +158,35 @@ def test_rank_merges_model_and_retrosim(data_dir, tmp_path):
     assert "ranker+retrosim (ranked)" in (tmp_path / "r" / "report.md").read_text()
 
 
+class ForwardRanker(ShortestFirst):
+    def supports(self, task):
+        return task == "forward"
+
+
+class FakeTemplates:
+    """Stands in for the forward template tool: methane (short, score 0) ahead of the gold product (score 1)."""
+
+    name = "templates"
+
+    def supports(self, task):
+        return task == "forward"
+
+    def predict(self, task, inputs, k):
+        from naturelm.language.codecs import try_canonical
+
+        product = {try_canonical(r, reactant_set=True): try_canonical(p) for p, r in RETRO}
+        return [[Candidate("C", 0.0, "templates"), Candidate(product[q], 1.0, "templates")] for q in inputs]
+
+
+@pytest.mark.parametrize("weight, top_1", [(0.0, 0.0), (100.0, 1.0)])
+def test_forward_rank_weight_reaches_the_ranked_row(data_dir, tmp_path, weight, top_1):
+    """The template weight given to run_eval orders the forward ranked row and is recorded in the settings."""
+    doc = run_eval([], tasks="forward", data=data_dir, out=tmp_path / "f", k=3, rank=True, progress=False,
+                   predictors={"ranker": ForwardRanker(), "templates": FakeTemplates()}, forward_rank_weight=weight)
+    assert doc["results"]["ranker+templates (ranked)"]["forward"]["top_1"] == top_1  # w 0: methane, the shortest
+    assert doc["settings"]["rank_weights"] == {"ranker+templates (ranked)": {"forward": weight}}
+
+
 def test_errors_name_the_fix(data_dir, tmp_path):
     with pytest.raises(ConfigError, match="unknown task"):
         resolve_tasks("retrosynthesis,nope")

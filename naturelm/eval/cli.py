@@ -27,6 +27,10 @@ def evaluate(
                               "the model and of its tool (--model retrosim, retrosim-leakfree / templates) with the model"),
     rank_weight: float = typer.Option(RANK_PRIOR_WEIGHT, "--rank-weight", help="--rank: weight of RetroSim's score "
                                       "beside the model's log-probability (tune it with bench/retro_ranking.py)"),
+    forward_rank_weight: Optional[float] = typer.Option(None, "--forward-rank-weight", help="--rank, forward: weight "
+                                                        "of the template score (default the checkpoint's "
+                                                        "naturelm_forward_rank_weight, else 8; tune it with "
+                                                        "bench/forward_ranking.py --limit 0 --pool union)"),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="sampling temperature of "
                                                 "checkpoints on sampled and unconditional tasks (default 0.7)"),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="checkpoints: int8 or int4 weight-only quantized "
@@ -49,7 +53,7 @@ def evaluate(
 
     doc = run_eval([m for m in model.split(",") if m], tasks=tasks, data=data, out=out, limit=limit, k=k,
                    rank=rank, rank_prior_weight=rank_weight, samples=samples, temperature=temperature,
-                   quantize=quantize)
+                   quantize=quantize, forward_rank_weight=forward_rank_weight)
     for m, per_task in doc["results"].items():
         for task, metrics in per_task.items():
             shown = ", ".join(f"{key}={v:.3f}" for key, v in metrics.items() if isinstance(v, float))

@@ -132,11 +132,12 @@ def predict_resumable(predictor, task: Task, examples: list[Example], k: int, pa
     return [done[i] for i in range(len(examples))]
 
 
-def _forward_weight(predictor) -> float:
-    """The template prior's weight of ranked forward prediction: the checkpoint's, else the default."""
+def _forward_weight(predictor, override: float | None = None) -> float:
+    """The template prior's weight of ranked forward prediction: `override`, else the checkpoint's, else the
+    default."""
     from naturelm.api import FORWARD_RANK_WEIGHT
 
-    weight = getattr(predictor, "forward_rank_weight", None)
+    weight = next((w for w in (override, getattr(predictor, "forward_rank_weight", None)) if w is not None), None)
     return FORWARD_RANK_WEIGHT if weight is None else weight
 
 
@@ -177,8 +178,13 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
              out: str | Path = "eval_out", limit: int | None = None, k: int = 10, rank: bool = False,
              rank_prior_weight: float = 0.0,
              samples: int | None = None, progress: bool = True, predictors: dict | None = None,
-             fail_fast: bool = False, temperature: float | None = None, quantize: str | None = None) -> dict:
+             fail_fast: bool = False, temperature: float | None = None, quantize: str | None = None,
+             forward_rank_weight: float | None = None) -> dict:
     """Evaluate each model spec on each task (same examples for all) and write OUT/results.json and the report.
+
+    `rank`: ranked rows (`RANKED_ROW`) for retrosynthesis (RetroSim's weight `rank_prior_weight`) and forward (the
+    template weight `forward_rank_weight`, default each checkpoint's own, else `naturelm.api.FORWARD_RANK_WEIGHT`);
+    `settings.rank_weights` records the weight each ranked row used.
 
     `predictors` maps extra labels to ready Predictor objects (used by tests and by Python callers). A model that
     fails on a task gets an `error` entry (and a note) instead of metrics unless `fail_fast`.
@@ -204,6 +210,7 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
     wall: dict[str, dict] = {m: {} for m in loaded}
     notes: dict[str, list[str]] = {}
     meta: dict[str, dict] = {}
+    rank_weights: dict[str, dict] = {}  # ranked row -> task -> the weight it used
     for name in names:
         task = configured(get_task(name), k, samples)
         examples = task.examples(data, limit)
@@ -236,7 +243,9 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
             for label, predictor in loaded.items():
                 if label in preds_by_model and hasattr(predictor, "rank"):
                     row = RANKED_ROW.format(model=label, tool=tool)
-                    weight = rank_prior_weight if name == "retrosynthesis" else _forward_weight(predictor)
+                    weight = (rank_prior_weight if name == "retrosynthesis"
+                              else _forward_weight(predictor, forward_rank_weight))
+                    rank_weights.setdefault(row, {})[name] = weight
                     t0 = time.perf_counter()
                     merged = rank_union(predictor, examples, preds_by_model[label], preds_by_model[tool], k=n_cand,
                                         prior_weight=weight, task=name)
@@ -253,7 +262,8 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
         "oracles": oracles,
         "settings": {"models": {label: spec for label, spec in zip(loaded, list(models) + list(predictors or {}))},
                      "tasks": names, "limit": limit, "k": k, "rank": rank,
-                     "rank_prior_weight": rank_prior_weight, "samples": samples,
+                     "rank_prior_weight": rank_prior_weight, "forward_rank_weight": forward_rank_weight,
+                     "rank_weights": rank_weights, "samples": samples,
                      "temperature": temperature, "quantize": quantize,
                      "retrieval_indexes": {label: p.index for label, p in loaded.items()
                                            if isinstance(getattr(p, "index", None), str)}},
