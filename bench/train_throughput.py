@@ -2,7 +2,7 @@
 
 Arms (`--arms`, each its own copy of the same initial model and optimizer, fed the same length-bucketed batches):
 - `v1`: NatureLM-tiny v1's loop (1 torch thread as `make naturelm-tiny` ran it, LM head over every position);
-- `labelled`: the LM head and softmax on labelled (response) positions only (`train.loop.lm_loss`);
+- `labelled`: the LM head and softmax on labelled (response) positions only (`train.job.lm_loss`);
 - `threads2`: 2 torch threads (`train.threads: 2`);
 - `v2`: both (the tiny recipe's defaults now); `v2_compile`: v2 under torch.compile (`--compile`).
 Rounds of `--steps` timed optimizer steps per arm alternate, so machine contention hits every arm alike; the
@@ -161,7 +161,7 @@ def arms_interleaved(data, tok, arms: list[str], rounds: int, steps: int, micro:
     import torch
 
     from naturelm.model.configs import build_model
-    from naturelm.train.loop import lm_loss
+    from naturelm.train.job import lm_loss
 
     base = build_model("tiny", tokenizer=tok, seed=seed)
     state = {}

@@ -152,7 +152,7 @@ def test_labelled_logits_loss_equals_the_full_loss():
     from naturelm.language import NatureTokenizer
     from naturelm.model.configs import build_model
     from naturelm.train.data import pad_batch
-    from naturelm.train.loop import lm_loss
+    from naturelm.train.job import lm_loss
 
     tok = NatureTokenizer()
     model = build_model("tiny", tokenizer=tok, seed=0, num_hidden_layers=1)
@@ -172,3 +172,59 @@ def test_labelled_logits_loss_equals_the_full_loss():
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     mean = torch.nn.functional.cross_entropy(logits.flatten(0, 1), batch["labels"].flatten(), ignore_index=-100)
     assert a == pytest.approx(5 * mean.item(), rel=1e-5)
+
+
+class _RunsCodeWhenUnpickled:
+    """Unpickling this creates the file `marker` (what a hostile pickle swapped into a checkpoint could do)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_checkpoints_are_never_unpickled(data_dir, tmp_path):
+    """Resume reads safetensors and JSON only: pickles planted under accelerate's file names beside a checkpoint are
+    never loaded (the run resumes and ends as an uninterrupted one), and an old-format checkpoint (pickled optimizer
+    and RNG state, no format in trainer_state.json) is refused with ConfigError, its pickles untouched."""
+    import json
+    import pickle
+
+    from naturelm.errors import ConfigError
+    from naturelm.train.checkpoint import FORMAT, STATE_FILE
+    from naturelm.train.metrics import read_metrics
+
+    cfg = recipe(tmp_path / "r.yaml", data_dir, train={"max_steps": 5}, log={"eval_every": 0},
+                 ckpt={"every": 2, "keep_last": 1})
+    run_inprocess("pretrain", cfg, tmp_path / "ref")
+    out = tmp_path / "run"
+    run_inprocess("pretrain", cfg, out, ["train.max_steps=3"])  # leaves step_0000002
+    ckpt = out / "checkpoints" / "step_0000002"
+    state = json.loads((ckpt / STATE_FILE).read_text())
+    assert state["format"] == FORMAT and state["step"] == 2
+    assert sorted(p.suffix for p in ckpt.iterdir()) == [".json"] * 4 + [".safetensors"] * 3
+    marker = tmp_path / "code-ran"
+    hostile = pickle.dumps(_RunsCodeWhenUnpickled(marker))
+    for name in ("optimizer.bin", "scheduler.bin", "random_states_0.pkl", "custom_checkpoint_0.pkl",
+                 "pytorch_model.bin", "scaler.pt"):
+        (ckpt / name).write_bytes(hostile)
+    (out / "run.json").unlink()
+    summary = run_inprocess("pretrain", cfg, out)
+    assert summary["resumed_from"] == 2 and not marker.exists()
+
+    def key(rows):
+        return [(r["step"], r["loss"], r["lr"], r["grad_norm"], r["tokens"]) for r in rows]
+
+    assert key(read_metrics(out)[-3:]) == key(read_metrics(tmp_path / "ref")[-3:])
+
+    old = tmp_path / "old" / "checkpoints" / "step_0000002"  # the layout accelerate's save_state wrote before
+    old.mkdir(parents=True)
+    for name in ("optimizer.bin", "scheduler.bin", "random_states_0.pkl", "custom_checkpoint_0.pkl"):
+        (old / name).write_bytes(hostile)
+    (old / STATE_FILE).write_text('{"step": 2, "tokens": 0}')
+    with pytest.raises(ConfigError, match="never unpickled"):
+        run_inprocess("pretrain", cfg, tmp_path / "old")
+    assert not marker.exists()
+    with pytest.raises(FileNotFoundError):  # the payload does run when unpickled
+        pickle.loads(pickle.dumps(_RunsCodeWhenUnpickled(tmp_path / "missing" / "x")))

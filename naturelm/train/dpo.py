@@ -15,7 +15,7 @@ from pathlib import Path
 
 from naturelm.errors import ConfigError
 from naturelm.train.data import PreferenceData, read_jsonl
-from naturelm.train.loop import Job
+from naturelm.train.job import Job
 
 
 def sequence_logps(model, batch):
@@ -65,14 +65,20 @@ def load_pairs(cfg: dict, accelerator, out: Path) -> list[dict]:
 
 
 def reference_logps(cfg: dict, data: PreferenceData, policy, accelerator, out: Path):
-    """(n_pairs, 2) reference log-probs of (chosen, rejected), computed once and cached in OUT/ref_logps.pt."""
+    """(n_pairs, 2) reference log-probs of (chosen, rejected), computed once and cached in OUT/ref_logps.safetensors
+    (never a pickle: a cache of the wrong shape or an unreadable file is recomputed)."""
     import torch
     from accelerate.utils import gather_object
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file, save_file
 
-    cache = out / "ref_logps.pt"
+    cache = out / "ref_logps.safetensors"
     if cache.is_file():
-        ref = torch.load(cache)
-        if len(ref) == len(data.chosen):
+        try:
+            ref = load_file(str(cache)).get("ref_logps")
+        except (SafetensorError, OSError):
+            ref = None
+        if ref is not None and tuple(ref.shape) == (len(data.chosen), 2) and ref.dtype == torch.float64:
             return ref
     model = policy
     if cfg["dpo"]["reference"]:
@@ -94,7 +100,9 @@ def reference_logps(cfg: dict, data: PreferenceData, policy, accelerator, out: P
     rows = sorted(gather_object(rows))
     ref = torch.tensor([[c, r] for _, c, r in rows], dtype=torch.float64)
     if accelerator.is_main_process:
-        torch.save(ref, cache)
+        tmp = cache.with_suffix(".tmp")
+        save_file({"ref_logps": ref}, str(tmp))
+        os.replace(tmp, cache)
     return ref
 
 

@@ -13,45 +13,13 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from naturelm.errors import ConfigError
+from naturelm.train import dpo, pretrain, sft
 from naturelm.train.checkpoint import load_latest, save_checkpoint
 from naturelm.train.metrics import RunLog, plot_losses
-
-
-@dataclass
-class Job:
-    """What a task contributes: datasets and a loss returning (summed loss, summed stats) of a batch."""
-
-    train: Any
-    loss: Callable
-    valid: Any = None
-    info: dict = field(default_factory=dict)
-
-
-def lm_loss(model, batch, labelled_logits: bool = True):
-    """Summed next-token cross-entropy over the labelled (non -100) positions.
-
-    `labelled_logits`: the LM head and softmax run on the labelled positions only (an SFT prompt's positions need
-    no logits), when the model is an unwrapped HF decoder with a `.model` body (a DDP/FSDP-wrapped model must be
-    called as a whole, so it computes every position). Same loss and gradients either way, up to float rounding.
-    """
-    import torch.nn.functional as F
-    from transformers import PreTrainedModel
-
-    labels = batch["labels"]
-    body = getattr(model, "model", None)
-    if labelled_logits and isinstance(model, PreTrainedModel) and isinstance(body, PreTrainedModel):
-        hidden = body(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).last_hidden_state
-        keep = labels != -100
-        logits = model.get_output_embeddings()(hidden[keep])
-        return F.cross_entropy(logits.float(), labels[keep], reduction="sum"), {}
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch.get("attention_mask")).logits
-    loss = F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=-100, reduction="sum")
-    return loss, {}
 
 
 def lr_at(step: int, t: dict) -> float:
@@ -153,7 +121,6 @@ def run(task: str, cfg: dict, out: str | Path) -> dict:
     from accelerate.utils import set_seed
 
     from naturelm.model.expand import stage1_freeze
-    from naturelm.train import dpo, pretrain, sft
     from naturelm.train.data import load_tokenizer
     from naturelm.train.lora import apply_lora
 
@@ -190,9 +157,8 @@ def run(task: str, cfg: dict, out: str | Path) -> dict:
     optimizer = make_optimizer(model, t, m["stage"])
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_at(s, t) / t["lr"])
     model, optimizer = accelerator.prepare(model, optimizer)
-    accelerator.register_for_checkpointing(scheduler)
 
-    state = load_latest(accelerator, out / "checkpoints")
+    state = load_latest(accelerator, out / "checkpoints", model, optimizer, scheduler)
     start = state["step"] if state else 0
     tokens_seen = state["tokens"] if state else 0
     log = RunLog(out, accelerator.is_main_process, t["max_steps"], start, cfg["log"]["tensorboard"], desc=task)
@@ -239,7 +205,8 @@ def run(task: str, cfg: dict, out: str | Path) -> dict:
             log.log(row)
         log.advance()
         if cfg["ckpt"]["every"] and (step + 1) % cfg["ckpt"]["every"] == 0 and step + 1 < t["max_steps"]:
-            save_checkpoint(accelerator, out / "checkpoints", step + 1, {"tokens": tokens_seen}, cfg["ckpt"]["keep_last"])
+            save_checkpoint(accelerator, out / "checkpoints", step + 1, {"tokens": tokens_seen}, cfg["ckpt"]["keep_last"],
+                            model, optimizer, scheduler)
     log.close()
     save_final(accelerator, model, tok, out)
     summary = {"task": task, "steps": t["max_steps"], "resumed_from": start, "final": row,

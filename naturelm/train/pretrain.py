@@ -7,7 +7,7 @@ from pathlib import Path
 
 from naturelm.errors import ConfigError
 from naturelm.train.data import pretrain_blocks
-from naturelm.train.loop import Job, lm_loss
+from naturelm.train.job import Job, lm_loss
 
 
 def make_job(cfg: dict, tok, model, accelerator, out: Path) -> Job:
