@@ -118,8 +118,8 @@ def _save_replicated(accelerator, folder: Path, model, optimizer) -> None:
 def _load_replicated(accelerator, folder: Path, model, optimizer) -> None:
     from safetensors.torch import load_file, load_model
 
-    missing, unexpected = load_model(accelerator.unwrap_model(model), str(folder / "model.safetensors"), strict=False,
-                                     device=str(accelerator.device))
+    # read on the CPU; load_state_dict copies into the parameters wherever they live
+    missing, unexpected = load_model(accelerator.unwrap_model(model), str(folder / "model.safetensors"), strict=False)
     if missing or unexpected:
         raise ConfigError(f"checkpoint {folder} does not fit this model: missing {sorted(missing)[:5]}, "
                           f"unexpected {sorted(unexpected)[:5]}")
