@@ -21,7 +21,8 @@ from naturelm.tasks.base import Context, Example, Task, get_task, task_names
 from naturelm.tasks.baselines.base import Candidate, Predictor
 from naturelm.tasks.ranking import rank_union
 
-BASELINES = ("retrosim", "retrosim-leakfree", "templates", "nispo", "openclatura", "rules", "opsin", "ligand_retrieval", "ligand_random", "biopython")
+BASELINES = ("retrosim", "retrosim-leakfree", "templates", "nispo", "openclatura", "rules", "opsin", "ligand_retrieval",
+             "ligand_random", "biopython")
 CROSS_DOMAIN_BASELINES = {"ligand_retrieval": "LigandRetrieval", "ligand_random": "RandomLigands",
                           "biopython": "BiopythonTranslator"}
 RANKED_ROW = "{model}+{tool} (ranked)"

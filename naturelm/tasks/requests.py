@@ -66,8 +66,8 @@ class ChargeBalance:
     `c` (each >= 1) are valid exactly when `o . c == 0` for one of them. From partial counts `p` with `room` atoms
     left, a valid composition is reachable when, for some `o`, writing one atom of each missing element and then
     at most the rest of `room` atoms can bring the charge `o . p` to zero: `fewest_atoms` of o's states for the
-    opposite charge is within the room left. Every vector of counts is reachable or not by this test alone, so decoding that only
-    writes atoms that keep one reachable, and closes only on valid counts, writes a SMACT-valid composition.
+    opposite charge is within the room left. The test is exact, so decoding that only writes atoms that keep a
+    valid composition reachable, and closes only on valid counts, writes a SMACT-valid composition.
     """
 
     def __init__(self, elements: tuple[str, ...], max_atoms: int, alloy_shortcut: bool):
@@ -168,7 +168,7 @@ class ElementsRequest(Request):
                 "one element)" if len(self.elements) == 1 else "alloy shortcut: all requested elements are metals)")
         elif self.charge.feasible:
             smact = ("charge-balanced while decoding: only counts that can still reach a SMACT-valid composition "
-                     "(ICSD-24 oxidation states, Pauling test), closing only on one")
+                     "(ICSD-24 oxidation states, Pauling test), closing only on one; the model picks which")
         else:
             smact = (f"no SMACT-valid composition of these elements has at most {self.max_atoms} atoms, "
                      "so charge balance is not held")
