@@ -187,3 +187,16 @@ def test_ranked_retrosynthesis_on_the_leak_free_index(source, monkeypatch, picke
     assert other and {g.source for g in leak_free + other} == {"retrosim-leakfree+model"}
     with pytest.raises(Exception, match="not both"):
         lm.retrosynthesis(test.product, retrosim=lm._retrosim_for(), retrosim_index="leak-free")
+
+
+def test_data_retrosim_command_builds_the_leak_free_index(source, monkeypatch, picked):
+    from typer.testing import CliRunner
+
+    from naturelm.data.cli import app
+
+    monkeypatch.setenv("NATURELM_USPTO50K", str(source))
+    r = CliRunner().invoke(app, ["retrosim", "--index", "leak-free", "--no-progress"])
+    assert r.exit_code == 0, r.output
+    assert f"RetroSim (leak-free index) ready: {len(picked[1]) - 1} training reactions" in r.output
+    r = CliRunner().invoke(app, ["retrosim", "--index", "leaky"])
+    assert r.exit_code != 0

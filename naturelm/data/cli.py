@@ -80,12 +80,18 @@ def corpus(
 def retrosim(
     checkpoint: Optional[str] = typer.Option(None, help="look for a RetroSim saved near this checkpoint first"),
     progress: bool = typer.Option(True, help="show progress bars"),
+    index: str = typer.Option("standard", help="standard (USPTO-50k's training split) or leak-free (without the "
+                              "training reactions whose product is a test product by connectivity)"),
 ):
     """Fit (once; then cached) the RetroSim index that ranked retrosynthesis uses, from USPTO-50k's training split."""
     import time
 
-    from naturelm.tasks.baselines.retrosim import find_retrosim
+    from naturelm.errors import ConfigError
+    from naturelm.tasks.baselines.retrosim import INDEXES, find_retrosim
 
+    if index not in INDEXES:
+        raise ConfigError(f"--index {index!r} is not one of {', '.join(INDEXES)}")
     t0 = time.perf_counter()
-    model = find_retrosim(checkpoint, progress=progress)
-    typer.echo(f"RetroSim ready: {len(model.templates)} training reactions ({time.perf_counter() - t0:.0f} s)")
+    model = find_retrosim(checkpoint, progress=progress, index=index)
+    typer.echo(f"RetroSim ({index} index) ready: {len(model.templates)} training reactions "
+               f"({time.perf_counter() - t0:.0f} s)")
