@@ -32,8 +32,19 @@ from results_path import add_output_args, output_path  # noqa: E402
 from generate_throughput import PRODUCTS, PeakRSS, hf_tokens  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ("hf_fp32", "ours_fp32", "ours_int8", "ours_int4")
-QUANT = {"hf_fp32": None, "ours_fp32": None, "ours_int8": "int8", "ours_int4": "int4"}
+PATHS = ("hf_fp32", "ours_fp32", "ours_int8", "ours_int8dyn", "ours_int4")
+QUANT = {"hf_fp32": None, "ours_fp32": None, "ours_int8": "int8", "ours_int8dyn": "int8-dynamic", "ours_int4": "int4"}
+QUANTIZED = ("ours_int8", "ours_int8dyn", "ours_int4")
+COMPUTES = {
+    "greedy_b1": "2 prompts one by one, greedy, unconstrained; HF generate(do_sample=False) / our Engine.sample",
+    "greedy_b8": "8 prompts in one left-padded batch, greedy",
+    "beam10": ("like for like: 10 beams on 1 prompt returning 10 sequences (HF generate num_beams=10, "
+               "num_return_sequences=10, early_stopping=False; ours Engine.beam width 10, the 10 best finished "
+               "or unfinished hypotheses); tokens counted over the 10 returned"),
+    "beam10_distinct": ("ours only, what NatureLM.generate(num_beams=10) runs: 20 beams (beam_width(10)) so that "
+                        "10 answers stay after canonical duplicates merge; ratio against HF's 10-beam run"),
+    "sample10": "1 prompt, n=10 samples at temperature 0.7, top_p 1, top_k off",
+}
 N_SAMPLES, K_BEAMS, TEMPERATURE = 10, 10, 0.7
 
 
@@ -86,8 +97,8 @@ def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = F
     hf = path_name.startswith("hf")
 
     def decode(rows: list[list[int]], mode: str, new: int):
-        """(seconds, new tokens, token rows) of one call."""
-        t = time.perf_counter()
+        """(seconds, new tokens, token rows, CPU seconds of this process) of one call."""
+        t, cpu = time.perf_counter(), time.process_time()
         if hf:
             x, mask, _ = eng._left_pad(rows)
             kw = dict(input_ids=x, attention_mask=mask, max_new_tokens=new, eos_token_id=stop,
@@ -105,9 +116,15 @@ def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = F
             got = [h.ids for (h,) in eng.sample(rows, 1, 0.0, 1.0, new, False)]
         elif mode == "sample":
             got = [h.ids for hyps in eng.sample(rows, N_SAMPLES, TEMPERATURE, 1.0, new, False) for h in hyps]
+        elif mode == "beam":
+            got = [h.ids for hyps in eng.beam(rows, K_BEAMS, new, False) for h in hyps[:K_BEAMS]]
         else:
             got = [h.ids for hyps in eng.beam(rows, beam_width(K_BEAMS), new, False) for h in hyps[:K_BEAMS]]
-        return time.perf_counter() - t, sum(map(len, got)), got
+        return time.perf_counter() - t, sum(map(len, got)), got, time.process_time() - cpu
+
+    def timed(mode: str, rows, new: int) -> dict:
+        s, n, _, cpu = decode(rows, mode, new)
+        return {"seconds": s, "cpu_seconds": cpu, "tokens": n, "tokens_per_s": n / s, "tokens_per_cpu_s": n / cpu}
 
     out: dict = {"weight_bytes_per_step": weight_bytes_per_token(lm.model),
                  "read_bandwidth_bytes_per_s": read_bandwidth()}
@@ -117,14 +134,15 @@ def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = F
         full = [decode([p], "greedy", tokens) for p in ids[:2]]
         s1, sT = sum(r[0] for r in one), sum(r[0] for r in full)
         n1, nT = sum(r[1] for r in one), sum(r[1] for r in full)
-        out["greedy_b1"] = {"seconds": sT, "tokens": nT, "tokens_per_s": nT / sT,
-                            "decode_tokens_per_s": (nT - n1) / max(1e-9, sT - s1), "prefill_s": s1 / len(one)}
-        s, n, _ = decode(ids[:8], "greedy", tokens)
-        out["greedy_b8"] = {"seconds": s, "tokens": n, "tokens_per_s": n / s}
-        s, n, _ = decode(ids[:1], "beam", tokens)
-        out["beam10"] = {"seconds": s, "tokens": n, "tokens_per_s": n / s}
-        s, n, _ = decode(ids[:1], "sample", tokens)
-        out["sample10"] = {"seconds": s, "tokens": n, "tokens_per_s": n / s}
+        c1, cT = sum(r[3] for r in one), sum(r[3] for r in full)
+        out["greedy_b1"] = {"seconds": sT, "cpu_seconds": cT, "tokens": nT, "tokens_per_s": nT / sT,
+                            "tokens_per_cpu_s": nT / cT, "decode_tokens_per_s": (nT - n1) / max(1e-9, sT - s1),
+                            "prefill_s": s1 / len(one)}
+        out["greedy_b8"] = timed("greedy", ids[:8], tokens)
+        out["beam10"] = timed("beam", ids[:1], tokens)
+        if not hf:
+            out["beam10_distinct"] = timed("beam_distinct", ids[:1], tokens)
+        out["sample10"] = timed("sample", ids[:1], tokens)
     out["peak_rss_bytes"] = mem.peak
     bound = out["read_bandwidth_bytes_per_s"] / out["weight_bytes_per_step"]
     out["bandwidth_bound_tokens_per_s"] = bound
@@ -139,6 +157,38 @@ def greedy_ids(lm, prompts: list[str], tokens: int, batch: int = 10, raw: bool =
     for i in range(0, len(ids), batch):
         out += [h.ids for (h,) in lm.engine.sample(ids[i:i + batch], 1, 0.0, 1.0, tokens, False)]
     return out
+
+
+def teacher_forced_agreement(ref_lm, lm, prompts: list[str], ref: list[list[int]], raw: bool = False) -> float:
+    """Share of steps at which `lm`'s top-1 token equals `ref_lm`'s when both are given the same prefix (the
+    prompt and `ref`'s tokens so far): agreement per step, without one early difference shifting the rest."""
+    import torch
+
+    same = total = 0
+    for p, r in zip(ref_lm.engine.encode(prompts, raw=raw), ref):
+        if not r:
+            continue
+        x = torch.as_tensor([p + r[:-1]])
+        with torch.inference_mode():
+            a = ref_lm.model(input_ids=x, logits_to_keep=len(r)).logits[0].argmax(-1)
+            b = lm.model(input_ids=x, logits_to_keep=len(r)).logits[0].argmax(-1)
+        same, total = same + int((a == b).sum()), total + len(r)
+    return same / total if total else 1.0
+
+
+def agreement(models: dict, prompts: list[str], tokens: int, raw: bool = False) -> dict:
+    """Both agreement definitions of each quantized path with our fp32 greedy (unconstrained) continuations."""
+    ref = greedy_ids(models["ours_fp32"], prompts, tokens, raw=raw)
+    return {"free_running_position_match": {p: token_agreement(ref, greedy_ids(models[p], prompts, tokens, raw=raw))
+                                            for p in QUANTIZED},
+            "teacher_forced_top1": {p: teacher_forced_agreement(models["ours_fp32"], models[p], prompts, ref, raw)
+                                    for p in QUANTIZED},
+            "prompts": len(prompts), "tokens": tokens, "reference_tokens": sum(map(len, ref)),
+            "definitions": {"free_running_position_match": (
+                "each path decodes greedily on its own; share of fp32's tokens matched at the same position "
+                "(after the first difference the texts usually shift, so it counts the rest as wrong)"),
+                "teacher_forced_top1": ("at every step of fp32's greedy continuation, the quantized model is given "
+                                        "the same prefix; share of steps where its top-1 token equals fp32's")}}
 
 
 def token_agreement(ref: list[list[int]], other: list[list[int]]) -> float:
@@ -195,7 +245,7 @@ def run_big(args, out: dict) -> None:
     subprocess.run([sys.executable, __file__, "--build-big", str(directory)], check=True)
     out["build_s"] = time.perf_counter() - t
     models, loaded = {}, {}
-    for p in ("ours_int8", "ours_int4", "ours_fp32"):
+    for p in QUANTIZED + ("ours_fp32",):
         gc.collect()
         before, t = rss(), time.perf_counter()
         models[p] = load(p, directory)
@@ -205,11 +255,10 @@ def run_big(args, out: dict) -> None:
     models["hf_fp32"], loaded["hf_fp32"] = models["ours_fp32"], loaded["ours_fp32"]
     out["loading"] = loaded
     prompts = short_prompts20()
-    ref = greedy_ids(models["ours_fp32"], prompts, args.big_tokens, raw=True)
-    out["greedy_token_agreement_with_fp32"] = {
-        p: token_agreement(ref, greedy_ids(models[p], prompts, args.big_tokens, raw=True))
-        for p in ("ours_int8", "ours_int4")}
-    out["agreement_prompts"], out["agreement_tokens"] = len(prompts), args.big_tokens
+    out["greedy_token_agreement_with_fp32"] = agreement(models, prompts, args.big_tokens, raw=True)
+    out["greedy_token_agreement_with_fp32"]["note"] = (
+        "random weights: the logits are nearly flat (the top tokens differ by less than the quantization error), "
+        "so agreement here measures noise, not quality; NatureLM-tiny's trained weights are the meaningful check")
     out["peak_rss_note"] = ("one process holds every 1B path; a path's peak RSS is its model's bytes plus the most "
                             "its decoding added to the process's RSS")
     save(out)
@@ -244,19 +293,23 @@ SAVE = None
 
 
 def summarize(rounds: list[dict]) -> dict:
-    """Medians over rounds and each path's ratio to HF fp32."""
-    keys = [("greedy_b1", "tokens_per_s"), ("greedy_b1", "decode_tokens_per_s"), ("greedy_b1", "prefill_s"),
-            ("greedy_b8", "tokens_per_s"), ("beam10", "tokens_per_s"), ("sample10", "tokens_per_s")]
+    """Medians over rounds and each path's ratio to HF fp32 (wall clock, and CPU time of the process: on a shared
+    CPU the latter counts the work done, whatever else ran). beam10_distinct (ours) is compared with HF's beam10."""
+    keys = [("greedy_b1", "tokens_per_s"), ("greedy_b1", "tokens_per_cpu_s"), ("greedy_b1", "decode_tokens_per_s"),
+            ("greedy_b1", "prefill_s"), ("greedy_b8", "tokens_per_s"), ("greedy_b8", "tokens_per_cpu_s"),
+            ("beam10", "tokens_per_s"), ("beam10", "tokens_per_cpu_s"), ("beam10_distinct", "tokens_per_s"),
+            ("beam10_distinct", "tokens_per_cpu_s"), ("sample10", "tokens_per_s"), ("sample10", "tokens_per_cpu_s")]
     out = {}
     for p in PATHS:
-        row = {f"{mode}_{k}": statistics.median(r[p][mode][k] for r in rounds) for mode, k in keys}
+        row = {f"{mode}_{k}": statistics.median(r[p][mode][k] for r in rounds)
+               for mode, k in keys if mode in rounds[0][p]}
         for k in ("peak_rss_bytes", "weight_bytes_per_step", "read_bandwidth_bytes_per_s",
                   "bandwidth_bound_tokens_per_s", "fraction_of_bound"):
             row[k] = statistics.median(r[p][k] for r in rounds)
         out[p] = row
     for p in PATHS:
-        out[p]["vs_hf_fp32"] = {f"{mode}_{k}": out[p][f"{mode}_{k}"] / out["hf_fp32"][f"{mode}_{k}"]
-                                for mode, k in keys if k != "prefill_s"}
+        out[p]["vs_hf_fp32"] = {f"{mode}_{k}": out[p][f"{mode}_{k}"] / out["hf_fp32"][f"{mode}_{k}".replace(
+            "beam10_distinct", "beam10")] for mode, k in keys if k != "prefill_s" and f"{mode}_{k}" in out[p]}
         out[p]["vs_hf_fp32"]["peak_rss"] = out[p]["peak_rss_bytes"] / out["hf_fp32"]["peak_rss_bytes"]
     return out
 
@@ -287,21 +340,19 @@ def run_tiny(args, out: dict) -> None:
     out["rounds"] = rounds
     out["paths"] = summarize(rounds)
     out["peak_rss_note"] = "all tiny paths share one process: peak RSS is that process's, not per path"
-    ref = greedy_ids(models["ours_fp32"], prompts, args.tiny_tokens)
-    out["greedy_token_agreement_with_fp32"] = {
-        p: token_agreement(ref, greedy_ids(models[p], prompts, args.tiny_tokens)) for p in ("ours_int8", "ours_int4")}
+    out["greedy_token_agreement_with_fp32"] = agreement(models, prompts, args.tiny_tokens)
+    save(out)
     if args.retro:
         from naturelm.data.sources.uspto50k import load_uspto50k
 
         products = [rx.product for rx in load_uspto50k(split="test").split("test")[:args.retro]]
         beams = {}
-        for p in ("ours_fp32", "ours_int8", "ours_int4"):
+        for p in ("ours_fp32",) + QUANTIZED:
             t = time.perf_counter()
             beams[p] = models[p].retrosynthesis(products, k=K_BEAMS, method="model")
             out.setdefault("retro_s_per_product", {})[p] = (time.perf_counter() - t) / len(products)
         out["retro_products"] = len(products)
-        out["retro_top1_agreement_with_fp32"] = {p: top1_agreement(beams["ours_fp32"], beams[p])
-                                                 for p in ("ours_int8", "ours_int4")}
+        out["retro_top1_agreement_with_fp32"] = {p: top1_agreement(beams["ours_fp32"], beams[p]) for p in QUANTIZED}
         out["retro_top1_valid"] = {p: sum(bool(b) and b[0].valid for b in beams[p]) / len(products) for p in beams}
 
 
@@ -320,6 +371,7 @@ def main() -> None:
                     help="unix time after which no new round starts (results are written after every round)")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--skip-tiny", action="store_true")
+    ap.add_argument("--note", default="", help="what else the machine was running (recorded in the JSON)")
     add_output_args(ap)
     ap.add_argument("--build-big", default=None, help=argparse.SUPPRESS)  # internal: build the 1B checkpoint
     args = ap.parse_args()
@@ -332,22 +384,30 @@ def main() -> None:
     result = {"settings": {"rounds": args.rounds, "big_tokens": args.big_tokens, "big_threads": args.big_threads,
                            "tiny_tokens": args.tiny_tokens, "tiny_threads": args.tiny_threads,
                            "retro_products": args.retro, "samples": N_SAMPLES, "beams": K_BEAMS,
-                           "our_beam_width": 2 * K_BEAMS, "temperature": TEMPERATURE, "torch": torch.__version__,
+                           "temperature": TEMPERATURE, "torch": torch.__version__, "note": args.note,
+                           "cpu_affinity": sorted(os.sched_getaffinity(0)),
                            "python": platform.python_version(), "machine": platform.machine(),
                            "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
               "method": ("one run; each round runs every path once in a rotated order; medians over rounds; "
                          "ratios against HF generate fp32 in the same run. The machine is shared with other "
                          "work (load average above): absolute tokens/s vary with it, ratios less so. Greedy "
                          "batch 1 runs 2 prompts one by one; batch 8 runs 8 prompts; beam 10 and sampling n=10 "
-                         "one prompt; decoding unconstrained. Our beam search runs 20 beams to return 10 "
-                         "distinct answers (HF: 10 beams); tokens counted over the 10 returned.")}
+                         "one prompt; decoding unconstrained. tokens_per_s: wall clock; tokens_per_cpu_s: CPU "
+                         "time of the benchmark process (the work done, whatever else shared the core)."),
+              "computes": COMPUTES}
     global SAVE
 
     def write():
         result["settings"]["load_average_now"] = os.getloadavg()
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text(json.dumps(result, indent=1))
+        Path(args.out).write_text(json.dumps(dict(kept, **result), indent=1))
 
+    # a section not run this time (--skip-big / --skip-tiny) is kept from the file, with the settings it ran under
+    old = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
+    ran = [k for k, skip in (("1b", args.skip_big), ("tiny", args.skip_tiny)) if not skip]
+    kept = {k: old[k] for k in ("1b", "tiny") if k in old and k not in ran}
+    old_settings = old.get("settings_by_section", {})
+    result["settings_by_section"] = {**{k: old_settings[k] for k in kept if k in old_settings},
+                                     **{k: result["settings"] for k in ran}}
     SAVE = write
     if not args.skip_big:
         result["1b"] = {}
@@ -356,8 +416,7 @@ def main() -> None:
         result["tiny"] = {}
         run_tiny(args, result["tiny"])
     result["settings"]["load_average_at_end"] = os.getloadavg()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1))
+    write()
     print(json.dumps({m: {p: {k: v for k, v in r.items() if k == "vs_hf_fp32"} for p, r in result[m]["paths"].items()}
                       for m in ("1b", "tiny") if m in result}, indent=1))
     print(f"wrote {args.out}")
