@@ -16,7 +16,6 @@ stream was cut into shards, so two builds with different shard counts can be com
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 FORMAT = "naturelm-shards-1"
@@ -31,10 +30,20 @@ def is_sharded(pretrain_dir: str | Path) -> bool:
 def read_index(pretrain_dir: str | Path) -> dict:
     from naturelm.errors import ConfigError
 
+    from naturelm.data.sources.common import read_json
+    from naturelm.errors import DataFileError
+
     path = Path(pretrain_dir) / INDEX
-    index = json.loads(path.read_text())
-    if index.get("format") != FORMAT:
-        raise ConfigError(f"{path}: format {index.get('format')!r} is not {FORMAT!r}")
+    index = read_json(path)
+    if not isinstance(index, dict) or index.get("format") != FORMAT:
+        got = index.get("format") if isinstance(index, dict) else type(index).__name__
+        raise ConfigError(f"{path}: format {got!r} is not {FORMAT!r}")
+    splits = index.get("splits")
+    if not isinstance(splits, dict) or not all(
+            isinstance(shards, list) and all(isinstance(s, dict) and isinstance(s.get("file"), str)
+                                             and isinstance(s.get("tokens"), int) for s in shards)
+            for shards in splits.values()):
+        raise DataFileError(path, "'splits' must map each split to a list of {file, tokens} shards")
     return index
 
 

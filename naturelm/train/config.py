@@ -21,6 +21,8 @@ DEFAULTS: dict[str, Any] = {
         "task_repeats": {},   # sft: oversampling, e.g. {molecule_generation: 4} repeats those records 4 times
         "max_examples": None,  # sft/dpo: cap on training records (the first N)
         "bucket_factor": 64,  # sft: length-sorting window, in global batches
+        "invalid_entities": "refuse",  # sft/dpo: records with invalid entities (e.g. SMILES RDKit cannot read)
+                                       # refuse the run (error with their lines) or are skipped and counted: skip
     },
     "model": {
         "config": "tiny",     # named config (naturelm.model.configs) for a model trained from scratch

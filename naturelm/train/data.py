@@ -7,12 +7,11 @@ splitting the same global batch over more processes, sees exactly the same examp
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from naturelm.errors import ConfigError, DataSourceMissing
+from naturelm.errors import ConfigError, DataFileError, DataSourceMissing, EntityError, TagError
 
 IGNORE = -100
 
@@ -38,6 +37,25 @@ def _require(path: Path, what: str) -> Path:
     return path
 
 
+def token_map(path: Path) -> np.ndarray:
+    """A uint32 token file, memory-mapped; DataFileError when its size is not whole uint32 ids or it is missing."""
+    try:
+        return np.memmap(path, dtype=np.uint32, mode="r")
+    except (OSError, ValueError) as exc:
+        raise DataFileError(path, f"not a uint32 token file ({exc})") from None
+
+
+def check_token_ids(path, tokens: np.ndarray, vocab_size: int, chunk: int = 1 << 24) -> None:
+    """DataFileError naming the file and the first token id at or beyond `vocab_size` (found before training, not
+    as an index error at the step that reads it)."""
+    for start in range(0, len(tokens), chunk):
+        part = np.asarray(tokens[start : start + chunk])
+        if part.size and int(part.max()) >= vocab_size:
+            at = int(np.flatnonzero(part >= vocab_size)[0])
+            raise DataFileError(path, f"token id {int(part[at])} at token {start + at} is beyond the vocabulary of "
+                                      f"{vocab_size} tokens; was the corpus built with another tokenizer?")
+
+
 def _epoch_rng(seed: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch])
 
@@ -48,11 +66,12 @@ class PackedBlocks:
     def __init__(self, data_dir: str | Path, split: str, block_size: int | None, global_batch: int, seed: int):
         root = _require(Path(data_dir) / "pretrain", "pre-training corpus")
         meta_file = root / "meta.json"
-        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        meta = _read_meta(meta_file) if meta_file.is_file() else {}
         self.block_size = int(block_size or meta.get("block_size") or 0)
         if self.block_size <= 0:
             raise ConfigError("no block size: set data.block_size or write block_size in pretrain/meta.json")
-        self.tokens = np.memmap(_require(root / f"{split}.bin", f"{split} split"), dtype=np.uint32, mode="r")
+        self.path = _require(root / f"{split}.bin", f"{split} split")
+        self.tokens = token_map(self.path)
         self.n_blocks = (len(self.tokens) - 1) // self.block_size
         if self.n_blocks < 1:
             raise ConfigError(f"{root / f'{split}.bin'} has {len(self.tokens)} tokens, fewer than one block of {self.block_size}")
@@ -62,6 +81,10 @@ class PackedBlocks:
 
     def __len__(self) -> int:
         return self.n_blocks
+
+    def check_vocab(self, vocab_size: int) -> None:
+        """Every token id below `vocab_size` (DataFileError naming the first that is not)."""
+        check_token_ids(self.path, self.tokens, vocab_size)
 
     def global_batch_indices(self, step: int) -> list[int]:
         epoch, i = divmod(step, self.batches_per_epoch)
@@ -106,10 +129,11 @@ class ShardedBlocks:
         self.block_size = int(block_size or index.get("block_size") or 0)
         if self.block_size <= 0:
             raise ConfigError("no block size: set data.block_size or write block_size in pretrain/index.json")
-        self.paths = [p for p, _ in shard_paths(root, split)]
-        counts = np.array([max(0, (n - 1) // self.block_size) for _, n in shard_paths(root, split)], dtype=np.int64)
+        shards = shard_paths(root, split)
+        counts = np.array([max(0, (n - 1) // self.block_size) for _, n in shards], dtype=np.int64)
         keep = counts > 0
-        self.paths = [p for p, k in zip(self.paths, keep) if k]
+        self.paths = [p for (p, _), k in zip(shards, keep) if k]
+        self.sizes = [n for (_, n), k in zip(shards, keep) if k]  # tokens per shard, as the index lists them
         self.counts = counts[keep]
         self.n_blocks = int(self.counts.sum())
         if self.n_blocks < 1:
@@ -123,6 +147,16 @@ class ShardedBlocks:
 
     def __len__(self) -> int:
         return self.n_blocks
+
+    def check_vocab(self, vocab_size: int) -> None:
+        """Every shard holds the tokens its index says and only ids below `vocab_size` (DataFileError naming the
+        shard otherwise)."""
+        for path, count in zip(self.paths, self.sizes):
+            tokens = token_map(path)
+            if len(tokens) < count:
+                raise DataFileError(path, f"{len(tokens)} tokens, fewer than the {count} the index lists; a truncated "
+                                          "shard")
+            check_token_ids(path, tokens, vocab_size)
 
     def _epoch_layout(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         if self._epoch is None or self._epoch[0] != epoch:
@@ -179,6 +213,15 @@ class ShardedBlocks:
         return len(indices) * self.block_size
 
 
+def _read_meta(path: Path) -> dict:
+    from naturelm.data.sources.common import read_json
+
+    meta = read_json(path)
+    if not isinstance(meta, dict):
+        raise DataFileError(path, f"expected a JSON object, got {type(meta).__name__}")
+    return meta
+
+
 def pretrain_blocks(data_dir: str | Path, split: str, block_size: int | None, global_batch: int, seed: int):
     """The blocks of a built corpus: sharded (`naturelm data corpus`) or one packed stream (`naturelm data build`)."""
     from naturelm.data.shards import is_sharded
@@ -187,15 +230,58 @@ def pretrain_blocks(data_dir: str | Path, split: str, block_size: int | None, gl
     return cls(data_dir, split, block_size, global_batch, seed)
 
 
-def read_jsonl(path: Path, limit: int | None = None) -> list[dict]:
+def read_numbered(path: Path, required: tuple[str, ...] = (), limit: int | None = None) -> list[tuple[int, dict]]:
+    """(line number, record) of a JSONL training file, checked before training starts: a line that is not a JSON
+    object (a truncated file) or a record whose `required` fields are not all strings is a DataFileError naming
+    the file and line."""
+    from naturelm.data.sources.common import read_jsonl_records
+
     out = []
-    with open(path) as f:
-        for line in f:
-            if line.strip():
-                out.append(json.loads(line))
-                if limit is not None and len(out) >= limit:
-                    break
+    for number, rec in read_jsonl_records(path):
+        _require_text(path, number, rec, required)
+        out.append((number, rec))
+        if limit is not None and len(out) >= limit:
+            break
     return out
+
+
+def read_jsonl(path: Path, limit: int | None = None, required: tuple[str, ...] = ()) -> list[dict]:
+    """The records of a JSONL training file (`read_numbered`, without the line numbers)."""
+    return [rec for _, rec in read_numbered(path, required, limit)]
+
+
+def _require_text(path, line: int, rec: dict, required: tuple[str, ...]) -> None:
+    for key in required:
+        if not isinstance(rec.get(key), str):
+            got = "missing" if key not in rec else f"a {type(rec[key]).__name__}, not a string"
+            raise DataFileError(path, f"record has no {key!r} text ({got})", line)
+
+
+INVALID_ENTITY_POLICIES = ("refuse", "skip")
+
+
+class EntityCheck:
+    """Training text whose tagged entities encode but are not valid in their domain: a SMILES in a molecule tag
+    (`<mol>`, `<product>`, `<reactants>`, ...) that RDKit cannot read. Sequences and materials are checked by the
+    tokenizer itself. Each distinct entity is checked once (memoised)."""
+
+    def __init__(self):
+        self._seen: dict[str, str | None] = {}
+
+    def problem(self, text: str) -> str | None:
+        """Why the first invalid entity of `text` is invalid, None when all are valid."""
+        from naturelm.language.codecs import mol_from_smiles
+        from naturelm.language.tags import find_entities
+
+        for span in find_entities(text):
+            if span.tag.domain != "molecule" or not span.text:
+                continue
+            if span.text not in self._seen:  # one RDKit parse (no canonical writing) per distinct SMILES
+                valid = mol_from_smiles(span.text) is not None
+                self._seen[span.text] = None if valid else f"<{span.tag.name}>{span.text[:60]}: RDKit cannot read it"
+            if self._seen[span.text] is not None:
+                return self._seen[span.text]
+        return None
 
 
 def bucketed_schedule(lengths: np.ndarray, global_batch: int, seed: int, epoch: int, window: int) -> list[np.ndarray]:
@@ -274,29 +360,77 @@ def encode_pair(tok, instruction: str, response: str) -> tuple[list[int], list[i
     return p + r, [IGNORE] * len(p) + r
 
 
+def encode_checked(tok, path, numbered, fields: tuple[str, ...], invalid_entities: str = "refuse"):
+    """Encode every record's `fields` pairs (`encode_pair`; one pair for SFT, two for DPO) before training starts.
+
+    A record whose text cannot be encoded (bad tags, characters outside an entity's alphabet) or holds an entity
+    that is not valid (`EntityCheck`: SMILES RDKit cannot read) is invalid. `invalid_entities="refuse"` (the
+    default) raises a DataFileError with their count, the first line numbers and the first reason; "skip" drops
+    them. Returns ([(line, record, [(ids, labels), ...])] of the valid records, Counter of invalid ones by reason).
+    """
+    from collections import Counter
+
+    from naturelm.language.tags import TAGS
+
+    opening = {t.open for t in TAGS.values()}
+    if invalid_entities not in INVALID_ENTITY_POLICIES:
+        raise ConfigError(f"data.invalid_entities={invalid_entities!r}; use one of {INVALID_ENTITY_POLICIES}")
+    check, kept, invalid, bad = EntityCheck(), [], Counter(), []
+    for line, rec in numbered:
+        prompt, *answers = (rec[f] for f in fields)
+        try:
+            encoded = [encode_pair(tok, prompt, answer) for answer in answers]
+            bare = prompt.strip() in opening
+            problem = next(filter(None, (check.problem(t) for t in ([] if bare else [prompt]) + answers)), None)
+            reason = "invalid_entity"
+        except (EntityError, TagError) as exc:
+            problem, reason = str(exc), "unencodable_text"
+        if problem is None:
+            kept.append((line, rec, encoded))
+            continue
+        invalid[reason] += 1
+        bad.append((line, problem))
+    if bad and invalid_entities == "refuse":
+        lines = ", ".join(str(n) for n, _ in bad[:5]) + (", ..." if len(bad) > 5 else "")
+        raise DataFileError(path, f"{len(bad)} record(s) with invalid entities or text (lines {lines}); first: "
+                                  f"{bad[0][1]}. Fix the data, or pass --set data.invalid_entities=skip to train "
+                                  "without them", bad[0][0])
+    return kept, invalid
+
+
 class SFTData(_Bucketed):
-    """Instruction/response pairs from `instructions/{split}.jsonl`, one pair per sequence, length-bucketed."""
+    """Instruction/response pairs from `instructions/{split}.jsonl`, one pair per sequence, length-bucketed.
+
+    The whole file is validated before training starts (`read_numbered`, `encode_checked`): a truncated line or a
+    record without `instruction`/`response` text is a DataFileError naming the line; records with invalid
+    entities are refused (default) or skipped and counted (`invalid`), per `invalid_entities`."""
 
     def __init__(self, data_dir, split: str, tok, max_length: int, global_batch: int, seed: int,
                  tasks: list[str] | None = None, max_examples: int | None = None, window: int = 64,
-                 records: list[dict] | None = None, task_repeats: dict[str, int] | None = None):
+                 records: list[dict] | None = None, task_repeats: dict[str, int] | None = None,
+                 invalid_entities: str = "refuse"):
+        fields = ("instruction", "response")
         if records is None:
             path = _require(Path(data_dir) / "instructions" / f"{split}.jsonl", "instruction set")
-            records = read_jsonl(path)
+            numbered = read_numbered(path, fields)
+        else:
+            path = "<records>"
+            numbered = list(enumerate(records, 1))
+            for number, rec in numbered:
+                _require_text(path, number, rec, fields)
         if tasks:
-            records = [r for r in records if r.get("task") in set(tasks)]
+            numbered = [(n, r) for n, r in numbered if r.get("task") in set(tasks)]
         if max_examples:
-            records = records[: int(max_examples)]
-        if task_repeats:
-            records = [r for r in records for _ in range(max(1, int(task_repeats.get(r.get("task"), 1))))]
+            numbered = numbered[: int(max_examples)]
+        kept, self.invalid = encode_checked(tok, path, numbered, fields, invalid_entities)
         self.ids, self.labels, self.skipped = [], [], 0
-        for rec in records:
-            ids, labels = encode_pair(tok, rec["instruction"], rec["response"])
+        for _, rec, ((ids, labels),) in kept:
+            repeats = max(1, int(task_repeats.get(rec.get("task"), 1))) if task_repeats else 1
             if len(ids) > max_length:
-                self.skipped += 1
+                self.skipped += repeats
                 continue
-            self.ids.append(ids)
-            self.labels.append(labels)
+            self.ids += [ids] * repeats
+            self.labels += [labels] * repeats
         self.pad_id = tok.pad_token_id
         self.lengths = np.array([len(s) for s in self.ids], dtype=np.int64)
         self.n_targets = np.array([sum(1 for x in l[1:] if x != IGNORE) for l in self.labels], dtype=np.int64)
@@ -313,13 +447,23 @@ class SFTData(_Bucketed):
 
 
 class PreferenceData(_Bucketed):
-    """DPO pairs `{"prompt", "chosen", "rejected"}`; a batch is the chosen rows followed by the rejected rows."""
+    """DPO pairs `{"prompt", "chosen", "rejected"}`; a batch is the chosen rows followed by the rejected rows.
 
-    def __init__(self, pairs: list[dict], tok, max_length: int, global_batch: int, seed: int, window: int = 64):
+    Validated before training like SFTData: pairs without the three texts are a DataFileError naming the pair
+    (line of `path`, when given), invalid ones refused or skipped per `invalid_entities`."""
+
+    def __init__(self, pairs: list[dict], tok, max_length: int, global_batch: int, seed: int, window: int = 64,
+                 path=None, invalid_entities: str = "refuse"):
+        fields = ("prompt", "chosen", "rejected")
+        where = path or "<preference pairs>"
+        numbered = list(enumerate(pairs, 1))
+        for number, pair in numbered:
+            if not isinstance(pair, dict):
+                raise DataFileError(where, f"expected a JSON object, got {type(pair).__name__}", number)
+            _require_text(where, number, pair, fields)
+        kept, self.invalid = encode_checked(tok, where, numbered, fields, invalid_entities)
         self.chosen, self.rejected, self.kept, self.skipped = [], [], [], 0
-        for pair in pairs:
-            c = encode_pair(tok, pair["prompt"], pair["chosen"])
-            r = encode_pair(tok, pair["prompt"], pair["rejected"])
+        for _, pair, (c, r) in kept:
             if max(len(c[0]), len(r[0])) > max_length:
                 self.skipped += 1
                 continue

@@ -46,7 +46,7 @@ def load_pairs(cfg: dict, accelerator, out: Path) -> list[dict]:
 
     d, p = cfg["data"], cfg["dpo"]
     if p.get("pairs"):
-        return read_jsonl(Path(p["pairs"]))
+        return read_jsonl(Path(p["pairs"]), required=("prompt", "chosen", "rejected"))
     cache = out / "dpo_pairs.jsonl"
     if accelerator.is_main_process and not cache.is_file():
         if not d["dir"]:
@@ -54,7 +54,7 @@ def load_pairs(cfg: dict, accelerator, out: Path) -> list[dict]:
         from naturelm.train.data import _require
 
         records = read_jsonl(_require(Path(d["dir"]) / "instructions" / "train.jsonl", "instruction set"),
-                             d["max_examples"])
+                             d["max_examples"], required=("instruction", "response"))
         pairs = build_pairs(records, list(p["properties"]), p["neighbours"], p["min_similarity"], p["max_pairs"],
                             p["pool_size"], cfg["seed"])
         tmp = cache.with_suffix(".tmp")
@@ -114,12 +114,13 @@ def make_job(cfg: dict, tok, model, accelerator, out: Path) -> Job:
     global_batch = t["micro_batch_size"] * t["grad_accum"] * accelerator.num_processes
     pairs = load_pairs(cfg, accelerator, out)
     max_length = min(cfg["data"]["max_length"], model.config.max_position_embeddings)
-    data = PreferenceData(pairs, tok, max_length, global_batch, cfg["seed"], cfg["data"]["bucket_factor"])
+    data = PreferenceData(pairs, tok, max_length, global_batch, cfg["seed"], cfg["data"]["bucket_factor"],
+                          path=cfg["dpo"].get("pairs"), invalid_entities=cfg["data"]["invalid_entities"])
     ref = reference_logps(cfg, data, model, accelerator, out)
     by_property: dict[str, int] = {}
     for pair in data.kept:
         key = pair.get("meta", {}).get("property", "given")
         by_property[key] = by_property.get(key, 0) + 1
     info = {"pairs": len(data.chosen), "pairs_by_property": by_property, "skipped_too_long": data.skipped,
-            "beta": cfg["dpo"]["beta"], "global_batch": global_batch}
+            "skipped_invalid": dict(data.invalid), "beta": cfg["dpo"]["beta"], "global_batch": global_batch}
     return Job(train=data, loss=partial(dpo_loss, ref=ref.float(), beta=cfg["dpo"]["beta"]), info=info)

@@ -17,10 +17,12 @@ def make_job(cfg: dict, tok, model, accelerator, out: Path) -> Job:
     max_length = min(d["max_length"], model.config.max_position_embeddings)
     global_batch = t["micro_batch_size"] * t["grad_accum"] * accelerator.num_processes
     train = SFTData(d["dir"], "train", tok, max_length, global_batch, cfg["seed"], d["tasks"], d["max_examples"],
-                    d["bucket_factor"], task_repeats=d["task_repeats"])
+                    d["bucket_factor"], task_repeats=d["task_repeats"], invalid_entities=d["invalid_entities"])
     valid = None
     if cfg["log"]["eval_every"] and (Path(d["dir"]) / "instructions" / "valid.jsonl").is_file():
-        valid = SFTData(d["dir"], "valid", tok, max_length, 1, cfg["seed"], d["tasks"])
-    info = {"train_pairs": len(train), "skipped_too_long": train.skipped, "global_batch": global_batch,
+        valid = SFTData(d["dir"], "valid", tok, max_length, 1, cfg["seed"], d["tasks"],
+                        invalid_entities=d["invalid_entities"])
+    info = {"train_pairs": len(train), "skipped_too_long": train.skipped,
+            "skipped_invalid": dict(train.invalid), "global_batch": global_batch,
             "max_length": max_length}
     return Job(train=train, loss=lm_loss, valid=valid, info=info)
