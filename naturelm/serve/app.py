@@ -23,8 +23,10 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from naturelm.errors import ApiError, EntityError, NatureLMError, TagError
+from naturelm.generate.cancel import BudgetExceeded, time_budgets
 from naturelm.serve import draw, openai_routes, task_routes
 from naturelm.serve.batching import Batcher, ClientGone, GenerationTimeout, QueueFull
+from naturelm.serve.workers import ProcessWorkers, WorkFailed, WorkTimeout
 
 STATIC = Path(__file__).parent / "static"
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
@@ -48,6 +50,10 @@ class ServeConfig:
     max_ranked_chars: int = 256  # longest product that ranked retrosynthesis (RetroSim) takes
     max_draw_atoms: int = 250  # molecules drawn up to this many atoms (RDKit drawing time grows fast with size)
     draw_cache_bytes: int = 32_000_000  # drawings kept in memory (bytes of SVG)
+    draw_budget_s: float = 10.0  # each RDKit drawing (a killable worker process; 408 after)
+    draw_workers: int = 2  # drawings at a time (worker processes)
+    opsin_budget_s: float = 30.0  # each OPSIN run (naming checks; the JVM is killed after, 408)
+    retrosim_budget_s: float = 30.0  # each product's RetroSim / forward-template ranking (cooperative stop, 408)
     allowed_hosts: tuple[str, ...] | None = None  # Host header values answered (None: any)
     max_batch: int = 32
     max_wait_ms: float = 5.0
@@ -188,6 +194,18 @@ def _install_errors(app: FastAPI) -> None:
     async def _tag(_: Request, exc: TagError):
         return _json_error(422, str(exc), code="invalid_tags", position=exc.position)
 
+    @app.exception_handler(BudgetExceeded)
+    async def _budget(_: Request, exc: BudgetExceeded):
+        return _json_error(408, str(exc), code="budget_exceeded")
+
+    @app.exception_handler(WorkTimeout)
+    async def _work_timeout(_: Request, exc: WorkTimeout):
+        return _json_error(408, str(exc), code="budget_exceeded")
+
+    @app.exception_handler(WorkFailed)
+    async def _work_failed(_: Request, exc: WorkFailed):
+        return _json_error(422, str(exc), code="drawing_failed")
+
     @app.exception_handler(NatureLMError)
     async def _naturelm(_: Request, exc: NatureLMError):
         return _json_error(422, str(exc), code=type(exc).__name__)
@@ -224,14 +242,17 @@ def _install_auth(app: FastAPI, api_key: str) -> None:
         return await call_next(request)
 
 
-def _batch_handler(model):
+def _batch_handler(model, config: ServeConfig):
     """Worker-thread side of the batcher: one `model.generate` call for all prompts sharing the same settings
-    (key `("generate", settings[, request id])`), or the calls of one task (key `("task", name, count, gen)`).
-    Unseeded batches draw a fresh seed, so repeated requests get new samples."""
+    (key `("generate", settings[, request id])`), or the calls of one task (key `("task", name, count, gen)`),
+    with the tools' time budgets (OPSIN, RetroSim / forward templates). Unseeded batches draw a fresh seed, so
+    repeated requests get new samples."""
 
     def handle(key, payloads):
         if key[0] == "task":
-            return task_routes.run_batch(model, key, payloads)
+            with time_budgets(opsin=config.opsin_budget_s, retrosim=config.retrosim_budget_s,
+                              templates=config.retrosim_budget_s):
+                return task_routes.run_batch(model, key, payloads)
         settings = dict(key[1])
         settings.setdefault("seed", random.randrange(2**31))
         return model.generate(payloads, batch_size=len(payloads), **settings)  # the whole batch in one pass
@@ -244,15 +265,18 @@ def create_app(model, config: ServeConfig | None = None) -> FastAPI:
     from naturelm.serve.schema import ERROR_RESPONSES
 
     config = config or ServeConfig()
-    batcher = Batcher(_batch_handler(model), max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
+    batcher = Batcher(_batch_handler(model, config), max_batch=config.max_batch, max_wait_ms=config.max_wait_ms,
                       max_queue=config.max_queue, timeout_s=config.timeout_s,
                       max_queued_cost=config.queued_cost_limit)
 
+    drawers = ProcessWorkers(config.draw_workers, preload=("naturelm.serve.draw", "rdkit.Chem.Draw.rdMolDraw2D"))
+
     @asynccontextmanager
     async def lifespan(_: FastAPI):
-        draw.warm()
         await batcher.start()
+        await drawers.start()
         yield
+        await drawers.stop()
         await batcher.stop()
 
     app = FastAPI(title="NatureLM", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -262,6 +286,7 @@ def create_app(model, config: ServeConfig | None = None) -> FastAPI:
     app.state.model, app.state.config, app.state.batcher = model, config, batcher
     app.state.started = time.time()
     app.state.drawings = draw.DrawCache(config.draw_cache_bytes)
+    app.state.draw_workers = drawers
     _install_errors(app)
     if config.api_key:
         _install_auth(app, config.api_key)
@@ -276,7 +301,7 @@ def create_app(model, config: ServeConfig | None = None) -> FastAPI:
         limits = {k: v for k, v in asdict(config).items() if k not in ("api_key", "model_name")}
         return {"status": "ok", "model": config.model_name, "auth": bool(config.api_key),
                 "uptime_s": round(time.time() - app.state.started, 1), "limits": limits,
-                "batching": batcher.stats.as_dict(), "tasks": sorted(task_routes.TASKS)}
+                "batching": batcher.stats.as_dict(), "drawings_stopped": drawers.killed, "tasks": sorted(task_routes.TASKS)}
 
     @app.get("/", include_in_schema=False)
     async def playground():

@@ -59,6 +59,10 @@ def serve(
     max_batch: int = typer.Option(32, help="most requests sharing one generate call"),
     max_wait_ms: float = typer.Option(5.0, help="how long the batcher collects requests"),
     timeout: float = typer.Option(120.0, help="per-request generation timeout in seconds (408 after)"),
+    draw_budget: float = typer.Option(10.0, help="seconds each RDKit drawing may take (its process is killed; 408)"),
+    opsin_budget: float = typer.Option(30.0, help="seconds each OPSIN naming check may take (the JVM is killed; 408)"),
+    retrosim_budget: float = typer.Option(30.0, help="seconds each product's RetroSim / template ranking may take "
+                                                     "(stopped at its next template; 408)"),
     name: str = typer.Option(None, help="model id reported by /v1/models (default: the directory name)"),
     threads: int = typer.Option(None, "--threads", min=1,
                                 help="torch CPU threads (default: OMP_NUM_THREADS, else 1 for a small model, else one "
@@ -85,7 +89,8 @@ def serve(
                     fg=typer.colors.YELLOW, err=True)
     config = ServeConfig(model_name=name or path.name, api_key=api_key, max_body_bytes=max_body_bytes,
                          max_new_tokens=max_new_tokens, max_entity_chars=max_entity_chars, max_batch=max_batch,
-                         max_wait_ms=max_wait_ms, timeout_s=timeout,
+                         max_wait_ms=max_wait_ms, timeout_s=timeout, draw_budget_s=draw_budget,
+                         opsin_budget_s=opsin_budget, retrosim_budget_s=retrosim_budget,
                          allowed_hosts=allowed_hosts_for(host, tuple(allowed_host or ())))
     app = create_app(loaded, config)
     typer.echo(f"NatureLM {config.model_name} ({backend}) on http://{host}:{port}  (playground /, docs /docs)")

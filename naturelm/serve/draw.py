@@ -1,8 +1,11 @@
 """Drawings for the playground: RDKit SVG of molecules and reactions, ViennaRNA secondary structures.
 
 Drawing time grows fast with molecule size (a 3 KB SMILES took ~20 s), so molecules over `max_draw_atoms`
-atoms are refused with 413 before RDKit lays them out, and the routes run in worker threads. Drawings are
-cached by the server in a cache bounded in bytes (`DrawCache`), not in entries.
+atoms are refused with 413 before RDKit lays them out (the SMILES is parsed and checked in a worker thread), and
+the layout and drawing run in killable worker processes (`serve/workers.py`) with a time budget of
+`draw_budget_s` seconds each: past it, or when the client goes away, the process is killed and the request gets
+408 (`budget_exceeded`). Drawings are cached by the server in a cache bounded in bytes (`DrawCache`), not in
+entries.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from naturelm.errors import ApiError, EntityError
@@ -42,12 +46,14 @@ class DrawCache:
         self._items: OrderedDict[tuple, str] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: tuple, make: Callable[[], str]) -> str:
+    def get(self, key: tuple) -> str | None:
         with self._lock:
             if key in self._items:
                 self._items.move_to_end(key)
                 return self._items[key]
-        value = make()  # outside the lock: drawings run in parallel threads
+        return None
+
+    def put(self, key: tuple, value: str) -> str:
         with self._lock:
             if key not in self._items and len(value) <= self.max_bytes:
                 self._items[key] = value
@@ -58,11 +64,16 @@ class DrawCache:
         return value
 
 
-def warm() -> None:
-    """Import RDKit's drawing code once at startup (a first import inside a request holds the interpreter lock)."""
-    from rdkit.Chem.Draw import rdMolDraw2D  # noqa: F401
-
-    molecule_svg("CCO")
+async def _drawn(request: Request, key: tuple, fn: Callable[..., str], args: tuple) -> str:
+    """The cached drawing for `key`, else `fn(*args)` drawn in a killable worker process within the budget
+    (`draw_budget_s` of drawing; waiting for a free worker is bounded by the request timeout)."""
+    cache = request.app.state.drawings
+    svg = cache.get(key)
+    if svg is None:
+        cfg = request.app.state.config
+        svg = cache.put(key, await request.app.state.draw_workers.run(
+            "drawing", fn, args, cfg.draw_budget_s, wait_s=cfg.timeout_s, disconnected=request.is_disconnected))
+    return svg
 
 
 def _check_length(request: Request, text: str, param: str) -> None:
@@ -99,6 +110,17 @@ def reaction_svg(reactants: str, product: str, width: int = 640, height: int = 2
     from rdkit.Chem import rdChemReactions
     from rdkit.Chem.Draw import rdMolDraw2D
 
+    _check_reaction(reactants, product, max_atoms)
+    rxn = rdChemReactions.ReactionFromSmarts(f"{reactants}>>{product}", useSmiles=True)
+    drawer = rdMolDraw2D.MolDraw2DSVG(width, height)
+    drawer.drawOptions().clearBackground = False
+    drawer.DrawReaction(rxn)
+    drawer.FinishDrawing()
+    return drawer.GetDrawingText()
+
+
+def _check_reaction(reactants: str, product: str, max_atoms: int) -> None:
+    """EntityError naming the bad side, or DrawingTooLarge over `max_atoms` atoms in all."""
     atoms = 0
     for side, smi in (("reactants", reactants), ("product", product)):
         for part in smi.split("."):
@@ -108,12 +130,6 @@ def reaction_svg(reactants: str, product: str, width: int = 640, height: int = 2
                 raise EntityError("molecule", smi, exc.position, f"{side}: {exc.reason}") from None
     if atoms > max_atoms:
         raise DrawingTooLarge("reactants+product", atoms, max_atoms)
-    rxn = rdChemReactions.ReactionFromSmarts(f"{reactants}>>{product}", useSmiles=True)
-    drawer = rdMolDraw2D.MolDraw2DSVG(width, height)
-    drawer.drawOptions().clearBackground = False
-    drawer.DrawReaction(rxn)
-    drawer.FinishDrawing()
-    return drawer.GetDrawingText()
 
 
 @functools.lru_cache(maxsize=1024)
@@ -144,28 +160,33 @@ def rna_svg(sequence: str) -> str:
 
 
 @router.get("/molecule", response_class=Response, responses={200: {"content": {SVG: {}}}})
-def draw_molecule(request: Request, smiles: str = Query(..., min_length=1)):
+async def draw_molecule(request: Request, smiles: str = Query(..., min_length=1)):
     """An RDKit SVG of a molecule; 422 names the problem when the SMILES is invalid."""
     _check_length(request, smiles, "smiles")
     atoms = request.app.state.config.max_draw_atoms
-    svg = request.app.state.drawings.get(("molecule", smiles), lambda: molecule_svg(smiles, max_atoms=atoms))
+    await run_in_threadpool(_small, smiles, atoms, "smiles")  # typed 422 / 413 before any drawing
+    svg = await _drawn(request, ("molecule", smiles), molecule_svg, (smiles, 300, 220, atoms))
     return Response(svg, media_type=SVG)
 
 
 @router.get("/reaction", response_class=Response, responses={200: {"content": {SVG: {}}}})
-def draw_reaction(request: Request, reactants: str = Query(..., min_length=1), product: str = Query(..., min_length=1)):
+async def draw_reaction(request: Request, reactants: str = Query(..., min_length=1),
+                        product: str = Query(..., min_length=1)):
     """An RDKit SVG of `reactants → product`."""
     _check_length(request, reactants + product, "reactants+product")
     atoms = request.app.state.config.max_draw_atoms
-    svg = request.app.state.drawings.get(("reaction", reactants, product),
-                                         lambda: reaction_svg(reactants, product, max_atoms=atoms))
+    await run_in_threadpool(_check_reaction, reactants, product, atoms)
+    svg = await _drawn(request, ("reaction", reactants, product), reaction_svg, (reactants, product, 640, 220, atoms))
     return Response(svg, media_type=SVG)
 
 
 @router.get("/rna", response_class=Response, responses={200: {"content": {SVG: {}}}})
 def draw_rna(request: Request, sequence: str = Query(..., min_length=1)):
-    """The ViennaRNA MFE secondary structure of an RNA sequence as SVG."""
+    """The ViennaRNA MFE secondary structure of an RNA sequence as SVG (at most MAX_FOLD nucleotides: ViennaRNA
+    runs in this process, bounded by that size)."""
     if len(sequence) > MAX_FOLD:
         raise ApiError(413, f"sequence has {len(sequence)} nucleotides; drawings stop at {MAX_FOLD}",
                        param="sequence", code="sequence_too_long")
-    return Response(request.app.state.drawings.get(("rna", sequence), lambda: rna_svg(sequence)), media_type=SVG)
+    cache = request.app.state.drawings
+    svg = cache.get(("rna", sequence)) or cache.put(("rna", sequence), rna_svg(sequence))
+    return Response(svg, media_type=SVG)

@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from naturelm.errors import ApiError, EntityError, NatureLMError
+from naturelm.generate.cancel import Cancelled
 from naturelm.language import find_entities
 from naturelm.language.codecs import canonical_reactant_set, canonical_smiles, get_codec
 from naturelm.serve.schema import MIN_TEMPERATURE, Checked, Seed, Temperature, Text
@@ -204,8 +205,10 @@ def _retro(m, xs: list[dict], k: int, gen: dict) -> list:
         idx = [i for i, x in enumerate(xs) if x["method"] == method]
         try:
             res = m.retrosynthesis([xs[i]["product"] for i in idx], k=k, method=method, **gen)
-        except NatureLMError as exc:
-            res = [exc] * len(idx)
+        except Cancelled:
+            raise
+        except NatureLMError as exc:  # e.g. one product over RetroSim's budget: each product alone
+            res = [exc] if len(idx) == 1 else [_retro(m, [xs[i]], k, gen)[0] for i in idx]
         for i, r in zip(idx, res):
             out[i] = r
     return out

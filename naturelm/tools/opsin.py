@@ -1,15 +1,18 @@
 """IUPAC name -> structure with OPSIN (py2opsin), and the InChIKey checks built on it.
 
-Each py2opsin call starts a JVM (~2-4 s), so every function here takes lists and sends them in
-large chunks; results are memoised per process so repeated names cost nothing.
+Each OPSIN run starts a JVM (~2-4 s), so every function here takes lists and sends them in
+large chunks; results are memoised per process so repeated names cost nothing. The JVM runs the jar that
+py2opsin ships, as a child process that is polled and killed when the caller's time budget for "opsin"
+(`naturelm.generate.cancel.time_budgets`, set by the server) runs out or its request is cancelled.
 """
 from __future__ import annotations
 
 import os
+import subprocess
 import tempfile
-import warnings
 
 from naturelm.errors import NatureLMError
+from naturelm.generate.cancel import Deadline
 from naturelm.language.codecs.molecule import mol_from_smiles
 
 CHUNK = 20_000  # names per JVM start
@@ -50,31 +53,53 @@ def inchikey(smiles: str | None) -> str | None:
         return None
 
 
-def _run_opsin(names: list[str]) -> list[str]:
-    """One JVM start: raw OPSIN SMILES per name ('' when unparsable)."""
-    from py2opsin import py2opsin
+OPSIN_JAR = "opsin-cli-2.9.0-jar-with-dependencies.jar"  # shipped inside py2opsin==1.2.0
+OPSIN_HINT = "it needs Java >= 8 on PATH (apt-get install openjdk-17-jre-headless) and `pip install py2opsin==1.2.0`"
 
-    fd, path = tempfile.mkstemp(prefix="opsin_", suffix=".txt")
-    os.close(fd)
-    saved = os.environ.get("JAVA_TOOL_OPTIONS")
-    os.environ["JAVA_TOOL_OPTIONS"] = f"{saved} {JVM_OPTIONS}" if saved else JVM_OPTIONS  # py2opsin runs `java -jar`
+
+def _opsin_jar() -> str:
+    from importlib.resources import files
+
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # py2opsin warns once per unparsable name
-            out = py2opsin(names, tmp_fpath=path)
+        jar = files("py2opsin") / OPSIN_JAR
+    except ModuleNotFoundError:
+        raise NatureLMError(f"OPSIN is not installed: {OPSIN_HINT}") from None
+    if not jar.is_file():
+        raise NatureLMError(f"OPSIN's jar {OPSIN_JAR} is missing from py2opsin: {OPSIN_HINT}")
+    return str(jar)
+
+
+def _run_opsin(names: list[str]) -> list[str]:
+    """One JVM start: raw OPSIN SMILES per name ('' when unparsable). The JVM is killed (and BudgetExceeded or
+    Cancelled raised) when this thread's "opsin" budget runs out or its work is cancelled."""
+    deadline = Deadline("opsin")
+    fd, path = tempfile.mkstemp(prefix="opsin_", suffix=".txt")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
+            fh.write("\n".join(names) + "\n")
+        try:
+            proc = subprocess.Popen(["java", *JVM_OPTIONS.split(), "-jar", _opsin_jar(), "-osmi", path],
+                                    stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        except OSError:
+            raise NatureLMError(f"OPSIN could not start: {OPSIN_HINT}") from None
+        while True:
+            try:
+                out, _ = proc.communicate(timeout=0.1)  # retrying after a timeout loses no output
+                break
+            except subprocess.TimeoutExpired:
+                try:
+                    deadline.check()
+                except BaseException:
+                    proc.kill()
+                    proc.communicate()
+                    raise
     finally:
-        if saved is None:
-            os.environ.pop("JAVA_TOOL_OPTIONS", None)
-        else:
-            os.environ["JAVA_TOOL_OPTIONS"] = saved
-        if os.path.exists(path):
-            os.remove(path)
-    if out is False or len(out) != len(names):
-        raise NatureLMError(
-            "OPSIN (py2opsin) failed to run; it needs Java >= 8 on PATH "
-            "(apt-get install openjdk-17-jre-headless) and `pip install py2opsin==1.2.0`."
-        )
-    return out
+        os.remove(path)
+    lines = out.decode("utf-8", errors="replace").replace("\r", "").split("\n")[:-1]
+    if proc.returncode != 0 or len(lines) != len(names):
+        raise NatureLMError(f"OPSIN failed (exit {proc.returncode}, {len(lines)} answers for {len(names)} names); "
+                            f"{OPSIN_HINT}")
+    return lines
 
 
 def names_to_smiles(names: list[str], chunk: int = CHUNK, progress: bool = False) -> list[str | None]:

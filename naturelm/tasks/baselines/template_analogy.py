@@ -9,13 +9,18 @@ from __future__ import annotations
 from typing import Callable
 
 from naturelm.data.retrieval import morgan_fp
+from naturelm.generate.cancel import Deadline
 from naturelm.tasks.baselines.base import Candidate
 
 
 def propose_by_analogy(query: str, neighbours, templates: list[str], other_fps, ids: list[str], cache: dict,
                        canonical: Callable[[str], str | None], source: str, k: int) -> list[Candidate]:
     """Up to k distinct candidates for `query`, best first: `neighbours` are (index, similarity) pairs, `other_fps`
-    the fingerprints of each training reaction's other side, `canonical` maps a raw outcome to a candidate or None."""
+    the fingerprints of each training reaction's other side, `canonical` maps a raw outcome to a candidate or None.
+
+    Cooperative stop: before each neighbour's template is applied, the call's `Deadline(source)` is checked (the
+    server's budget for "retrosim" / "forward-templates", and cancellation of the request), so a call stops within
+    one rdchiral run of its budget."""
     from rdkit import DataStructs
     from rdchiral.initialization import rdchiralReactants
 
@@ -23,9 +28,11 @@ def propose_by_analogy(query: str, neighbours, templates: list[str], other_fps, 
         rct = rdchiralReactants(query)
     except Exception:  # rdchiral cannot prepare some molecules; nothing can be proposed
         return []
+    deadline = Deadline(source)
     outcomes: dict[str, list] = {}
     best: dict[str, tuple[float, int]] = {}
     for j, sim in neighbours:
+        deadline.check()
         template = templates[j]
         if template not in outcomes:
             outcomes[template] = apply_template(template, rct, cache, canonical)
