@@ -684,3 +684,24 @@ def test_training_data_raises_only_documented_errors_large(tok):
     outcomes = _fuzz_training_data(n, tok)
     assert sum(outcomes.values()) >= n
     print("training data", dict(outcomes))
+
+
+def test_file_corpus_inputs_fail_unreadable_files_and_count_bad_rows(tmp_path):
+    from naturelm.data.filecorpus.inputs import Input, read_records
+
+    good = "smiles\nCCO\n" + "c1ccccc1\n" * 3000
+    blob = gzip.compress(good.encode())
+    cut = tmp_path / "mols.csv.gz"
+    cut.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataFileError, match="truncated or corrupt") as err:
+        list(read_records(Input("molecule", str(cut)), str(cut)))
+    assert err.value.path == str(cut)
+    big = tmp_path / "big.csv"
+    big.write_text("smiles\nCCO\n" + "C" * (MAX_FIELD_CHARS + 1) + "\nCCN\n")
+    with pytest.raises(DataFileError, match="field larger") as err:
+        list(read_records(Input("molecule", str(big)), str(big)))
+    assert err.value.line == 3
+    js = tmp_path / "docs.jsonl"
+    js.write_bytes(b'{"text": "a"}\n' + b"[" * 100_000 + b"\n" + '{"text": "caf\xe9"}\n'.encode("latin-1"))
+    got = [fields for _, fields in read_records(Input("text", str(js)), str(js))]
+    assert [f.get("value") or f.get("error") for f in got] == ["a", "not JSON", "caf\ufffd"]

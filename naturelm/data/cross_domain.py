@@ -86,8 +86,9 @@ def read_affinities(data_dir: str | Path) -> list[dict]:
     if not path.is_file():
         raise DataSourceMissing(str(path), "build the data with MoleculeACE installed (pip install --no-deps "
                                            "MoleculeACE==3.0.0 dockstring==0.3.4), then pass --data DIR")
-    with open(path) as f:
-        return [json.loads(line) for line in f]
+    from naturelm.data.sources.common import read_jsonl_records
+
+    return [rec for _, rec in read_jsonl_records(path)]
 
 
 def split_genes(curated: list[dict], genome: list[dict], others: list[dict], seed: int, valid: float

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from naturelm.data.sources.common import read_jsonl
+from naturelm.data.sources.common import read_jsonl, read_jsonl_records
 from naturelm.tools.namers import NAMERS, TIMEOUT_S
 
 BATCH = 1000  # molecules per OPSIN verification (one JVM start) and per resume checkpoint
@@ -208,8 +208,7 @@ def _write_pairs(mols, done, namers, out: Path, stats: NamingStats) -> None:
 def read_pairs(out_dir: str | Path, one_per_molecule: bool = False, prefer: tuple[str, ...] = ("openclatura", "nispo")) -> list[dict]:
     """The verified pairs a build wrote (`out_dir/pairs.jsonl`); `one_per_molecule` keeps one name
     per molecule, from the first namer in `prefer` that gave a verified name."""
-    with open(Path(out_dir) / "pairs.jsonl") as f:
-        pairs = [json.loads(line) for line in f]
+    pairs = [rec for _, rec in read_jsonl_records(Path(out_dir) / "pairs.jsonl")]
     if not one_per_molecule:
         return pairs
     rank = lambda p: min((prefer.index(n) for n in p["namers"] if n in prefer), default=len(prefer))

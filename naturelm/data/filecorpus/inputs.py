@@ -115,12 +115,28 @@ def _open_text(path: str):
 
 
 def read_records(inp: Input, path: str) -> Iterator[tuple[int, dict]]:
-    """Stream the records of one file."""
+    """Stream the records of one file. Bytes that are not UTF-8 are replaced (the record is then rejected by its
+    codec and counted); a file that cannot be read on (a truncated or corrupt compressed stream, a CSV field over
+    `MAX_FIELD_CHARS`) is a DataFileError naming the file and line."""
+    from naturelm.data.sources.common import guarded_reads
+
     fmt = file_format(inp, path)
     if fmt == "cif":
         yield 0, _read_cif(path)
         return
-    with _open_text(path) as f:
+    line = 0
+
+    def numbered(f):
+        nonlocal line
+        for line, text in enumerate(f, 1):
+            yield text
+
+    yield from guarded_reads(_read_format(inp, path, fmt, numbered), path, lambda: line)
+
+
+def _read_format(inp: Input, path: str, fmt: str, numbered) -> Iterator[tuple[int, dict]]:
+    with _open_text(path) as raw:
+        f = numbered(raw)
         if fmt == "fasta":
             yield from _read_fasta(f)
         elif fmt in ("csv", "tsv"):
@@ -191,7 +207,7 @@ def _read_jsonl(f, inp: Input) -> Iterator[tuple[int, dict]]:
             continue
         try:
             obj = json.loads(line)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):  # RecursionError: nested too deeply
             yield i, {"value": None, "spacegroup": None, "error": "not JSON"}
             continue
         value = obj.get(field) if isinstance(obj, dict) else None

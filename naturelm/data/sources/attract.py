@@ -8,8 +8,8 @@ Sequence-level protein -> RNA pairs (complexes, CLIP peaks) are not available of
 """
 from __future__ import annotations
 
-from naturelm.data.sources.common import (Loaded, SourceReport, checked, dist_version, finite_number, open_text,
-                                          package_file, read_rows)
+from naturelm.data.sources.common import (Loaded, SourceReport, dist_version, finite_number, guarded_reads,
+                                          open_text, package_file, read_rows)
 from naturelm.errors import DataFileError
 
 HINT = "pip install --no-deps concise==0.6.9"
@@ -20,12 +20,12 @@ def read_pwms(lines, path=None) -> dict[str, list[list[float]]]:
     """`>id length` headers followed by rows of four probabilities (A, C, G, U), by matrix id.
 
     DataFileError naming the file and line for a header without an id, a row that is not finite numbers, and
-    unreadable bytes (`checked`)."""
+    unreadable bytes (`guarded_reads`)."""
     where = path if path is not None else getattr(lines, "name", "<pwm>")
     out: dict[str, list[list[float]]] = {}
     current: list[list[float]] | None = None
     number = 0
-    for number, line in checked(enumerate(lines, 1), where, lambda: number + 1):
+    for number, line in guarded_reads(enumerate(lines, 1), where, lambda: number):
         line = line.strip()
         if not line:
             continue

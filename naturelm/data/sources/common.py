@@ -93,12 +93,13 @@ def open_text(path: Path, newline: str | None = ""):
     return open(path, encoding="utf-8", newline=newline)
 
 
-def checked(items, path, line=lambda: None):
+def guarded_reads(items, path, lines_read=lambda: None):
     """The items of an iterator reading `path` (lines, csv rows), with every read failure raised as DataFileError
-    naming the file and the line (`line()`, the line being read): bytes that are not UTF-8 (a binary or latin-1
-    file), a truncated or corrupt gzip stream, a field over MAX_FIELD_CHARS or another malformed CSV row, or an
-    OS error (a folder, no permission). Errors of the consumer's own code are not touched."""
+    naming the file and the line (`lines_read()` counts the lines read so far): bytes that are not UTF-8 (a binary
+    or latin-1 file), a truncated or corrupt gzip stream, a field over MAX_FIELD_CHARS or another malformed CSV
+    row, or an OS error (a folder, no permission). Errors of the consumer's own code are not touched."""
     import gzip
+    import lzma
     import zlib
 
     from naturelm.errors import DataFileError
@@ -108,16 +109,21 @@ def checked(items, path, line=lambda: None):
     except UnicodeDecodeError as exc:
         raise DataFileError(path, f"not UTF-8 text ({exc.reason}); a binary or differently encoded file",
                             _first_undecodable_line(path)) from None
-    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
-        raise DataFileError(path, f"truncated or corrupt compressed file ({exc})", line()) from None
-    except csv.Error as exc:
-        raise DataFileError(path, f"malformed row ({exc})", line()) from None
+    except (EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError) as exc:
+        raise DataFileError(path, f"truncated or corrupt compressed file ({exc})", _next(lines_read())) from None
+    except csv.Error as exc:  # raised on the row just read
+        raise DataFileError(path, f"malformed row ({exc})", lines_read()) from None
     except OSError as exc:
-        raise DataFileError(path, f"cannot be read ({exc.strerror or exc})", line()) from None
+        raise DataFileError(path, f"cannot be read ({exc.strerror or exc})", _next(lines_read())) from None
+
+
+def _next(lines_read: int | None) -> int | None:
+    """The line a stream was reading when it failed: the one after those read."""
+    return None if lines_read is None else lines_read + 1
 
 
 def read_lines(path: Path):
-    """(line number, line) pairs of a text file (plain or .gz), read through `checked`."""
+    """(line number, line) pairs of a text file (plain or .gz), read through `guarded_reads`."""
     number = 0
 
     def lines():
@@ -126,13 +132,13 @@ def read_lines(path: Path):
             for number, line in enumerate(f, 1):
                 yield number, line
 
-    return checked(lines(), path, lambda: number + 1)
+    return guarded_reads(lines(), path, lambda: number)
 
 
 def read_rows(path: Path, delimiter: str = ",", header: bool = True, require: tuple[str, ...] = (), **fmt):
     """Rows of a CSV/TSV file (plain or .gz): dicts keyed by the header row when `header`, else lists; `fmt` goes
     to `csv.reader` (e.g. `quoting=csv.QUOTE_NONE`). Read failures are DataFileErrors naming file and line
-    (`checked`); a header without every `require`d column is one too (line 1)."""
+    (`guarded_reads`); a header without every `require`d column is one too (line 1)."""
     from naturelm.errors import DataFileError
 
     state: dict = {}
@@ -155,7 +161,7 @@ def read_rows(path: Path, delimiter: str = ",", header: bool = True, require: tu
                 if values:
                     yield dict(zip(columns, values))
 
-    return checked(rows(), path, lambda: state["reader"].line_num if "reader" in state else 1)
+    return guarded_reads(rows(), path, lambda: state["reader"].line_num if "reader" in state else 0)
 
 
 def read_jsonl_records(path: Path, cut_last_line: bool = False):
@@ -235,12 +241,12 @@ def read_fasta(lines, path=None) -> list[tuple[str, str]]:
     """(header without '>', sequence) pairs from FASTA text lines (an open file or any iterable of lines).
 
     DataFileError naming the file and line for text before the first header, an empty header, undecodable
-    bytes (a binary or non-UTF-8 file) or a truncated compressed file (`checked`)."""
+    bytes (a binary or non-UTF-8 file) or a truncated compressed file (`guarded_reads`)."""
     from naturelm.errors import DataFileError
 
     where = path if path is not None else getattr(lines, "name", "<fasta>")
     out, header, seq, number = [], None, [], 0
-    for number, line in checked(enumerate(lines, 1), where, lambda: number + 1):
+    for number, line in guarded_reads(enumerate(lines, 1), where, lambda: number):
         line = line.strip()
         if line.startswith(">"):
             if header is not None:

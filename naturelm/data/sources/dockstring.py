@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-from naturelm.data.sources.common import (Loaded, SourceReport, checked, dist_version, finite_number, open_text,
-                                          package_file, read_lines)
+from naturelm.data.sources.common import (Loaded, SourceReport, dist_version, finite_number, guarded_reads,
+                                          open_text, package_file, read_lines)
 from naturelm.errors import DataFileError
 
 HINT = "pip install --no-deps dockstring==0.3.4"
@@ -31,13 +31,13 @@ def pdbqt_sequence(lines, path=None) -> tuple[str, int, list[str]]:
     """(one-letter sequence from CA atoms in file order, number of chain gaps, skipped residue names).
 
     A gap is a jump of more than one in the residue number within a chain (unresolved residues). Unreadable
-    bytes are a DataFileError naming the file and line (`checked`)."""
+    bytes are a DataFileError naming the file and line (`guarded_reads`)."""
     seq, gaps, skipped = [], 0, []
     last: tuple[str, int] | None = None
     seen: set[tuple] = set()
     where = path if path is not None else getattr(lines, "name", "<pdbqt>")
     number = 0
-    for number, line in checked(enumerate(lines, 1), where, lambda: number + 1):
+    for number, line in guarded_reads(enumerate(lines, 1), where, lambda: number):
         if not line.startswith(("ATOM", "HETATM")):
             continue
         name, resn, chain = line[12:16].strip(), line[17:20].strip(), line[21:22]
