@@ -58,6 +58,7 @@ def main() -> None:
     parser.add_argument("--tasks", default="molecule_generation")
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--temperature", type=float, default=None, help="default: the checkpoint's (0.7)")
+    parser.add_argument("--arms", default="free,held", help="which rows to run: free (grammar only), held")
     parser.add_argument("--keep", default=None, help="keep the predictions in this folder (default: a temporary one)")
     add_output_args(parser)
     a = parser.parse_args()
@@ -68,8 +69,8 @@ def main() -> None:
     from naturelm.tasks.materials import MATERIAL_TASKS
 
     kw = {} if a.temperature is None else {"temperature": a.temperature}
-    predictors = {"free": NatureLM.load(a.model, prompt_constraints=False, **kw),
-                  "held": NatureLM.load(a.model, prompt_constraints=True, **kw)}
+    arms = {"free": False, "held": True}
+    predictors = {arm: NatureLM.load(a.model, prompt_constraints=arms[arm], **kw) for arm in a.arms.split(",")}
     with tempfile.TemporaryDirectory() as tmp:
         keep = Path(a.keep or tmp)
         doc = run_eval([], a.tasks, data=a.data, out=keep, limit=a.limit, predictors=predictors, progress=False)
@@ -78,7 +79,8 @@ def main() -> None:
         draws = {label: {t: mean_draws(f) for t, f in per.items()} for label, per in files.items()}
         cells = {label: {t: cell_sizes(f) for t, f in per.items() if t in MATERIAL_TASKS}
                  for label, per in files.items()}
-    result = {"benchmark": "prompt_constraints", "model": a.model, "temperature": predictors["held"].temperature,
+    result = {"benchmark": "prompt_constraints", "model": a.model,
+              "temperature": next(iter(predictors.values())).temperature,
               "limit": a.limit, "tasks": doc["tasks"], "results": doc["results"], "predict_wall_s": doc["wall_s"],
               "mean_draws": draws, "atoms_per_cell": cells, "notes": doc["notes"],
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(),

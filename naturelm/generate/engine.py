@@ -448,7 +448,7 @@ class Engine:
             for i, (s, r) in enumerate(zip(states, requests)):
                 if r is None or s.done or s.tag != r.tag:
                     continue
-                extra = r.allowed(rstates[i], remaining)
+                extra = r.allowed(rstates[i], remaining, logits[i])
                 if extra is not None:
                     both = extra if masks[i] is None else masks[i] & extra
                     if bool(both.any()):

@@ -39,8 +39,9 @@ class Request:
     def advance(self, rs, tid: int):
         return rs
 
-    def allowed(self, rs, remaining: int):
-        """Bool mask of what may come next inside `tag` (None: no restriction)."""
+    def allowed(self, rs, remaining: int, logits=None):
+        """Bool mask of what may come next inside `tag` (None: no restriction). `logits`: the row's next-token
+        logits, for a request that follows what the model is about to do (most ignore them)."""
         return None
 
     def accept(self, gen) -> bool:
@@ -93,24 +94,27 @@ class ChargeBalance:
         counts = np.asarray(counts, np.int64)
         return bool(counts.min() >= 1 and (self.free or (self.states @ counts == 0).any()))
 
-    def reachable(self, counts, room: int) -> bool:
-        """Whether adding at most `room` atoms to `counts` can give valid counts with every element present."""
+    def completion(self, counts, room: int) -> int | None:
+        """The fewest atoms to add to `counts` for valid counts with every element present (None: more than
+        `room`)."""
         import numpy as np
 
         counts = np.asarray(counts, np.int64)
         missing = counts == 0
-        left = room - int(missing.sum())
-        if left < 0:
-            return False
+        forced = int(missing.sum())
         if self.free:
-            return True
+            return forced if forced <= room else None
         charge = self.states @ counts + self.states[:, missing].sum(1)
         index = self.span - charge
         inside = (index >= 0) & (index <= 2 * self.span)
         if not inside.any():
-            return False
-        need = self.min_atoms[self.set_of[inside], index[inside]]
-        return bool((need <= left).any())
+            return None
+        best = forced + int(self.min_atoms[self.set_of[inside], index[inside]].min())
+        return best if best <= room else None
+
+    def reachable(self, counts, room: int) -> bool:
+        """Whether adding at most `room` atoms to `counts` can give valid counts with every element present."""
+        return self.completion(counts, room) is not None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -193,21 +197,36 @@ class ElementsRequest(Request):
         return (0,) * len(self.elements)  # atoms written of each requested element
 
     def advance(self, rs, tid: int):
-        j = self.ids.get(tid)
-        return rs if j is None else rs[:j] + (rs[j] + 1,) + rs[j + 1:]
+        return self._plus(rs, tid) if tid in self.ids else rs
 
-    def allowed(self, rs, remaining: int):
+    def allowed(self, rs, remaining: int, logits=None):
+        """The requested elements within the bound, charge-balanced (see the class). Where the composition cannot
+        close yet and `logits` make stopping likelier than going on (the model would end the composition here),
+        only atoms on a shortest way to a valid composition: it ends at the valid stoichiometry nearest to where
+        the model meant to stop, rather than growing towards the atoms bound."""
         room = min(self.max_atoms - sum(rs), remaining - 1)  # atoms still allowed; the closing tag needs one token
-        key = (rs, room) if self.charge.feasible and not self.charge.free else (
-            tuple(c > 0 for c in rs), rs.count(0) >= room, room <= 0)
-        mask = self._masks.get(key)
-        if mask is None:
-            mask = self._mask(rs, room)
+        held = self.charge.feasible and not self.charge.free
+        key = (rs, room) if held else (tuple(c > 0 for c in rs), rs.count(0) >= room, room <= 0)
+        entry = self._masks.get(key)
+        if entry is None:
+            entry = self._mask(rs, room)
             if len(self._masks) < 65536:
-                self._masks[key] = mask
-        return mask
+                self._masks[key] = entry
+        mask, elements, closes = entry
+        if logits is None or not held or closes:
+            return mask
+        import torch
+
+        if torch.logsumexp(logits[self.finish], 0) < torch.logsumexp(logits[elements], 0):
+            return mask
+        nearest = self._masks.get((rs, room, "nearest"))
+        if nearest is None:
+            nearest = self._nearest(rs, room, mask)
+            self._masks[(rs, room, "nearest")] = nearest
+        return nearest
 
     def _mask(self, rs, room: int):
+        """(mask, the requested elements that fit regardless of charge, whether the composition may close)."""
         missing = rs.count(0)
         if room <= 0:
             ids = []
@@ -215,15 +234,28 @@ class ElementsRequest(Request):
             ids = [i for i, j in self.ids.items() if not rs[j]]
         else:
             ids = list(self.ids)
+        elements = self.cons._mask(ids)
         close = not missing
         if self.charge.feasible and not self.charge.free:
-            held = [i for i in ids if self.charge.reachable(rs[:self.ids[i]] + (rs[self.ids[i]] + 1,)
-                                                             + rs[self.ids[i] + 1:], room - 1)]
+            held = [i for i in ids if self.charge.reachable(self._plus(rs, i), room - 1)]
             held_close = close and self.charge.valid(rs)
             if held or held_close:  # else (too few tokens left to balance) hold the elements alone
                 ids, close = held, held_close
         mask = self.cons._mask(ids)
-        return mask | self.finish if close else mask
+        return (mask | self.finish if close else mask), elements, close
+
+    def _nearest(self, rs, room: int, mask):
+        """The allowed atoms after which a valid composition is one atom nearer (the first steps of the shortest
+        completions); `mask` itself where there is none."""
+        need = self.charge.completion(rs, room)
+        if not need:
+            return mask
+        ids = [i for i in self.ids if bool(mask[i]) and self.charge.completion(self._plus(rs, i), room - 1) == need - 1]
+        return self.cons._mask(ids) if ids else mask
+
+    def _plus(self, rs, tid: int):
+        j = self.ids[tid]
+        return rs[:j] + (rs[j] + 1,) + rs[j + 1:]
 
     def accept(self, gen) -> bool:
         from naturelm.language.codecs import material_to_formula, smact_valid
@@ -275,7 +307,7 @@ class SpacerRequest(Request):
     def advance(self, rs, tid: int):
         return rs + self.letter.get(tid, "?")
 
-    def allowed(self, rs, remaining: int):
+    def allowed(self, rs, remaining: int, logits=None):
         mask = self._masks.get(rs)
         if mask is None:
             ids = [i for i, b in self.letter.items() if rs + b in self.prefixes and remaining > 1]
@@ -403,7 +435,7 @@ class ValidMoleculeRequest(Request):
             return Valence(rings=s.rings)
         return s
 
-    def allowed(self, rs: Valence, remaining: int):
+    def allowed(self, rs: Valence, remaining: int, logits=None):
         if rs.bracket:
             return None
         start = rs.cur is None  # the first atom (of the SMILES or after a dot) attaches to nothing
