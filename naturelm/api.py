@@ -124,6 +124,12 @@ class NatureLM:
 
         from naturelm.language import NatureTokenizer
 
+        if not isinstance(path, (str, os.PathLike)):
+            raise InputError("path", f"expected a directory path, not {type(path).__name__}")
+        arguments.text("path", os.fspath(path), allow_list=False)
+        arguments.text("quantize", quantize, allow_none=True, allow_list=False)
+        if threads is not None:
+            arguments.count("threads", threads)
         p = Path(path)
         if quantize is not None:
             from naturelm.generate.quantize import MODES, quantize as quantize_model
@@ -323,7 +329,9 @@ class NatureLM:
         """The retrieval memory (USPTO-50k train split) of `retrosynthesis_rag` ("retro", by product) or
         `forward_rag` ("forward", by reactant set), built on first use."""
         if direction not in self._memories:
-            from naturelm.data.retrieval import ReactionMemory
+            from naturelm.data.retrieval import ReactionMemory, reaction_sides
+
+            reaction_sides(direction)  # ConfigError for an unknown direction, before USPTO-50k is read
 
             self._memories[direction] = ReactionMemory.from_uspto50k(direction=direction)
         return self._memories[direction]
@@ -635,7 +643,7 @@ class NatureLM:
 
     # ------------------------------------------------------------------ Predictor protocol
     def supports(self, task: str) -> bool:
-        return task in RESPONSE_TAG
+        return isinstance(task, str) and task in RESPONSE_TAG
 
     def predict(self, task: str, inputs: list[str], k: int) -> list[list]:
         """Up to k candidates per input (see naturelm.tasks.base for what each task passes as input)."""

@@ -18,7 +18,8 @@ from naturelm.errors import InputError
 MIN_TEMPERATURE = 0.01  # 0 means greedy; below this, logits / temperature overflow
 MAX_SEED = 2**63 - 1
 TEXTS = frozenset({"inputs", "expect", "prompts", "prompt", "product", "reactants", "smiles", "name", "question", "description", "goal",
-                   "dna", "protein", "target", "rbp", "elements", "property", "by", "method", "tag", "task"})
+                   "dna", "protein", "target", "rbp", "elements", "property", "by", "method", "tag", "task", "direction",
+                   "retrosim_index"})
 LISTABLE = frozenset({"inputs", "prompts", "prompt", "product", "reactants", "smiles", "name", "question", "elements"})
 COUNTS = {"n": 1, "k": 1, "num_beams": 1, "n_neighbours": 1, "max_new_tokens": 1, "batch_size": 1, "max_retries": 0}
 NUMBERS = frozenset({"value", "delta", "top_p", "rank_weight", "length_penalty"})

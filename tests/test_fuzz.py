@@ -104,6 +104,102 @@ def test_api_methods_raise_only_naturelm_errors_large(lm):
     _api_fuzz(lm, SLOW_CALLS)
 
 
+# The other public methods, and retrosynthesis / forward through their tools ("ranked", "auto"). The tools are
+# small (fitted on two atom-mapped reactions; retrieval memories of four), so a call costs what the model does.
+AMIDE = ("[CH3:1][CH2:8][C:2](=[O:3])[OH:4].[NH2:5][CH2:6][CH3:7]", "[CH3:1][CH2:8][C:2](=[O:3])[NH:5][CH2:6][CH3:7]")
+ESTER = ("[CH3:1][C:2](=[O:3])[O:4][CH3:5].[OH2:6]", "[CH3:1][C:2](=[O:3])[OH:4]")
+TOOL_VALID = {"product": "CCNC(=O)CC", "reactants": "CCC(=O)O.CCN", "protein": "MKVLAAGIVALLLAAGCSS",
+              "target": "DRD3", "rbp": "HNRNPA1", "by": "gene", "prompt": "Product: <mol>CCO</mol>",
+              "candidates": ["CC=O", "CCO", "<mol>C</mol>"], "tag": "mol", "raw": False, "task": "retrosynthesis",
+              "inputs": ["CCO"], "direction": "retro", "n_neighbours": 2, "question": "Is <mol>CCO</mol> toxic?",
+              "path": "/nonexistent/naturelm-checkpoint", "device": "cpu", "quantize": None, "dtype": None}
+TOOL_METHODS = ["retrosynthesis:ranked", "retrosynthesis:auto", "forward:ranked", "forward:auto",
+                "retrosynthesis_rag", "forward_rag", "reaction_memory", "design_ligand", "rna_for_protein", "rank",
+                "predict", "supports", "classify_checked", "load"]
+
+
+@pytest.fixture(scope="module")
+def tool_lm(lm):
+    """`lm` with a RetroSim, a ForwardTemplates and retrieval memories fitted on a few reactions (set as its own,
+    so method="auto" and memory=None use them too)."""
+    from naturelm.data.retrieval import ReactionMemory
+    from naturelm.data.sources.uspto50k import Reaction, _extract_template
+    from naturelm.language.codecs import strip_atom_maps, try_canonical
+    from naturelm.tasks.baselines.forward_templates import ForwardTemplates
+    from naturelm.tasks.baselines.retrosim import RetroSim
+
+    records = [Reaction(f"r{i}", None, try_canonical(strip_atom_maps(p)),
+                        try_canonical(strip_atom_maps(r), reactant_set=True), "train", _extract_template(r, p, str(i)))
+               for i, (r, p) in enumerate((AMIDE, ESTER))]
+    products = [r.product for r in records] + ["CC(=O)Nc1ccc(O)cc1", "CCO"]
+    reactants = [r.reactants for r in records] + ["CC(=O)Cl.Nc1ccc(O)cc1", "CC=O"]
+    lm._memories = {"retro": ReactionMemory(products, reactants),
+                    "forward": ReactionMemory(products, reactants, direction="forward")}
+    lm._forward_templates = ForwardTemplates(n_neighbours=5).fit(records)
+    lm.retrosim_for_fuzz = RetroSim(n_neighbours=5, processes=1, progress=False).fit(records)
+    return lm
+
+
+def _tool_arguments(lm, case: str) -> st.SearchStrategy[dict]:
+    name, _, method = case.partition(":")
+    sig = inspect.signature(getattr(type(lm), name))
+    params = [p for p in sig.parameters.values() if p.name not in ("self", "cls", "gen", "kw", "properties")
+              and p.kind is not p.VAR_KEYWORD]
+    fixed = {"method": method} if method else {}
+    if name == "retrosynthesis":
+        fixed["retrosim"] = lm.retrosim_for_fuzz
+    if name == "forward":
+        fixed["templates"] = lm._forward_templates
+    fields = {p.name: st.one_of(st.just(TOOL_VALID.get(p.name, VALID.get(p.name, "CCO"))), VALUES)
+              for p in params if p.name not in fixed and p.name not in ("retrosim", "templates", "memory")}
+    opts = st.fixed_dictionaries({}, optional={"max_new_tokens": st.one_of(st.just(3), VALUES),
+                                               "temperature": st.one_of(st.just(0.5), VALUES),
+                                               "rank_weight": VALUES, "retrosim_index": VALUES})
+    takes = {p.name for p in sig.parameters.values()} | (
+        {"max_new_tokens", "temperature"} if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()) else set())
+    return st.tuples(st.fixed_dictionaries(fields), opts).map(
+        lambda t: {**t[0], **{k: v for k, v in t[1].items() if k in takes}, **fixed})
+
+
+def _tool_fuzz(lm, examples: int) -> dict:
+    calls = {}
+    for case in TOOL_METHODS:
+        name = case.partition(":")[0]
+        calls[case] = 0
+
+        @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @given(_tool_arguments(lm, case))
+        def run(kwargs):
+            calls[case] += 1
+            kwargs = _cheap(dict(kwargs))
+            if name == "rank" and isinstance(kwargs.get("candidates"), list):
+                kwargs["candidates"] = kwargs["candidates"][:3]
+            method = type(lm).load if name == "load" else getattr(lm, name)
+            try:
+                method(**kwargs)
+            except NatureLMError:
+                pass
+
+        started = time.perf_counter()
+        run()
+        if os.environ.get("FUZZ_LOG"):
+            print(f"{case}: {calls[case]} calls, {time.perf_counter() - started:.1f} s", flush=True)
+    return calls
+
+
+def test_tool_methods_raise_only_naturelm_errors(tool_lm):
+    calls = _tool_fuzz(tool_lm, 8)  # ~100 calls in all
+    assert set(calls) == set(TOOL_METHODS) and min(calls.values()) >= 5
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(7200)
+def test_tool_methods_raise_only_naturelm_errors_large(tool_lm):
+    calls = _tool_fuzz(tool_lm, SLOW_CALLS)
+    print("TOOL FUZZ", json.dumps(calls))
+    assert min(calls.values()) >= SLOW_CALLS * 0.9
+
+
 @settings(max_examples=200, deadline=None, database=None)
 @given(st.one_of(st.lists(st.one_of(st.integers(-2**70, 2**70), st.floats(), st.text(max_size=3), st.none()),
                           max_size=6), st.lists(st.integers(0, 50), max_size=6)))
