@@ -2,12 +2,18 @@
 from __future__ import annotations
 
 import gzip
+import os
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from naturelm.data.sources.common import read_fasta
+from naturelm.data.sources import common
+from naturelm.data.sources.common import MAX_FIELD_CHARS, read_fasta
 from naturelm.errors import ConfigError, DataFileError, NatureLMError
 
 
@@ -57,13 +63,6 @@ def test_set_keeps_paths_as_text_and_names_bad_yaml():
 # A bad FILE (bytes that are not UTF-8, a truncated gzip, a field over MAX_FIELD_CHARS) is a DataFileError naming
 # the file and line; a bad ROW (1e400 / NaN where a number or class goes, an invalid SMILES, a short row) is
 # skipped and counted under its reason in the loader's report.
-import csv  # noqa: E402
-import os  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Callable  # noqa: E402
-
-from naturelm.data.sources import common  # noqa: E402
 
 LONG_SMILES = "C" * 20_000  # RDKit's SMILES writer SIGSEGVs on this; the guard must refuse it before RDKit
 
@@ -229,9 +228,6 @@ def _pdbqt(n: int) -> str:
     return "".join(f"ATOM  {i:5d}  CA  ALA A{i:4d}      0.000   0.000   0.000\n" for i in range(1, n + 1))
 
 
-from collections import Counter  # noqa: E402
-
-from naturelm.data.sources.common import MAX_FIELD_CHARS  # noqa: E402
 
 CDS_OK = "ATGAAATAA"  # M K stop
 
