@@ -384,3 +384,28 @@ def test_template_ranking_checks_its_budget_before_each_template():
     with time_budgets(templates=0.0):  # another tool's budget does not apply
         with pytest.raises(TypeError):  # (None fingerprints: it ran past the check)
             propose_by_analogy(*args, "retrosim", 5)
+
+
+def test_a_worker_process_is_killed_when_its_client_goes_away():
+    from naturelm.serve.batching import ClientGone
+    from naturelm.serve.workers import ProcessWorkers, WorkTimeout
+
+    async def gone():
+        return True
+
+    async def main():
+        workers = ProcessWorkers(1)
+        await workers.start()
+        try:
+            t = time.perf_counter()
+            with pytest.raises(ClientGone):
+                await workers.run("nap", time.sleep, (30,), budget_s=60, wait_s=5, disconnected=gone)
+            assert time.perf_counter() - t < 5 and workers.killed == 1
+            with pytest.raises(WorkTimeout, match="nap did not finish within its 0.3 s budget"):
+                await workers.run("nap", time.sleep, (30,), budget_s=0.3, wait_s=5)
+            assert workers.killed == 2
+            assert await workers.run("sum", sum, ([1, 2, 3],), budget_s=30, wait_s=5) == 6  # a fresh worker
+        finally:
+            await workers.stop()
+
+    asyncio.run(main())
