@@ -1,18 +1,21 @@
-"""CPU inference: HF `generate` fp32 (baseline) against our engine in fp32, int8 and int4, in one run.
+"""CPU inference: HF `generate` fp32 (baseline) against our engine in fp32, int8, int8-dynamic and int4, in one run.
 
 Two models: a 1B-shaped Llama with the released vocabulary (130,239 ids; random weights, seed 0, built once in
-bfloat16 and saved to a scratch directory) and NatureLM-tiny (checkpoints/naturelm-tiny). Per path: tokens/s for
-greedy batch 1 and batch 8, beam 10 and sampling n = 10; decode tokens/s of greedy batch 1 (prefill excluded:
-the run with 1 new token is subtracted from the run with T) as a fraction of its memory-bandwidth bound (weight
-bytes read per step / read bandwidth measured in the same process right before, a sum over 256 MiB); peak RSS
-while decoding; agreement with our fp32 (greedy tokens over 20 prompts, position by position, and the top-1 of
-a 10-beam retrosynthesis on NatureLM-tiny over USPTO-50k test products).
+bfloat16 and saved to a scratch directory) and NatureLM-tiny (checkpoints/naturelm-tiny). Per path: tokens/s
+(wall clock and per CPU second of the process) for greedy batch 1 and batch 8, beam 10 (like for like with HF's
+10 beams, and the 20 beams `generate(num_beams=10)` runs: `COMPUTES`) and sampling n = 10; decode tokens/s of
+greedy batch 1 (prefill excluded: the run with 1 new token is subtracted from the run with T) as a fraction of its
+memory-bandwidth bound (weight bytes read per step / read bandwidth measured in the same process right before, a
+sum over 256 MiB); peak RSS while decoding; agreement with our fp32 (greedy tokens over 20 prompts, teacher-forced
+top-1 and free-running position by position, and the top-1 of a 10-beam retrosynthesis on NatureLM-tiny over
+USPTO-50k test products).
 
 The machine is shared: every path of a model runs once per round, in a rotated order, and the JSON reports the
 medians over rounds with every round's numbers. Each model's paths share one process (the 1B one holds about
-7 GB: its fp32, int8 and int4 copies).
+9 GB: its fp32, int8, int8-dynamic and int4 copies). A section skipped (--skip-big / --skip-tiny) is kept from
+the output file. `bench/cpu_inference_doc.py` writes docs/inference.md's tables from the JSON.
 
-    python bench/cpu_inference.py [--rounds 3] [--big-tokens 16] [--tiny-tokens 64] [--retro 100]
+    python bench/cpu_inference.py [--rounds 3] [--big-tokens 16] [--tiny-tokens 64] [--retro 100] [--note TEXT]
 """
 from __future__ import annotations
 
@@ -84,7 +87,7 @@ def load(path_name: str, checkpoint: Path):
     return NatureLM.load(checkpoint, dtype=None if quant else "float32", quantize=quant)
 
 
-def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = False) -> dict:
+def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = False, distinct: bool = True) -> dict:
     """Seconds and new tokens of each mode for one path; greedy ids of the 20-prompt agreement set."""
     import torch
 
@@ -140,7 +143,7 @@ def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = F
                             "prefill_s": s1 / len(one)}
         out["greedy_b8"] = timed("greedy", ids[:8], tokens)
         out["beam10"] = timed("beam", ids[:1], tokens)
-        if not hf:
+        if distinct and not hf:
             out["beam10_distinct"] = timed("beam_distinct", ids[:1], tokens)
         out["sample10"] = timed("sample", ids[:1], tokens)
     out["peak_rss_bytes"] = mem.peak
@@ -178,11 +181,12 @@ def teacher_forced_agreement(ref_lm, lm, prompts: list[str], ref: list[list[int]
 
 def agreement(models: dict, prompts: list[str], tokens: int, raw: bool = False) -> dict:
     """Both agreement definitions of each quantized path with our fp32 greedy (unconstrained) continuations."""
+    quantized = [p for p in QUANTIZED if p in models]
     ref = greedy_ids(models["ours_fp32"], prompts, tokens, raw=raw)
     return {"free_running_position_match": {p: token_agreement(ref, greedy_ids(models[p], prompts, tokens, raw=raw))
-                                            for p in QUANTIZED},
+                                            for p in quantized},
             "teacher_forced_top1": {p: teacher_forced_agreement(models["ours_fp32"], models[p], prompts, ref, raw)
-                                    for p in QUANTIZED},
+                                    for p in quantized},
             "prompts": len(prompts), "tokens": tokens, "reference_tokens": sum(map(len, ref)),
             "definitions": {"free_running_position_match": (
                 "each path decodes greedily on its own; share of fp32's tokens matched at the same position "
@@ -245,7 +249,8 @@ def run_big(args, out: dict) -> None:
     subprocess.run([sys.executable, __file__, "--build-big", str(directory)], check=True)
     out["build_s"] = time.perf_counter() - t
     models, loaded = {}, {}
-    for p in QUANTIZED + ("ours_fp32",):
+    paths = [p for p in PATHS if p in args.big_paths.split(",")]
+    for p in [p for p in QUANTIZED if p in paths] + ["ours_fp32"]:
         gc.collect()
         before, t = rss(), time.perf_counter()
         models[p] = load(p, directory)
@@ -255,10 +260,7 @@ def run_big(args, out: dict) -> None:
     models["hf_fp32"], loaded["hf_fp32"] = models["ours_fp32"], loaded["ours_fp32"]
     out["loading"] = loaded
     prompts = short_prompts20()
-    out["greedy_token_agreement_with_fp32"] = agreement(models, prompts, args.big_tokens, raw=True)
-    out["greedy_token_agreement_with_fp32"]["note"] = (
-        "random weights: the logits are nearly flat (the top tokens differ by less than the quantization error), "
-        "so agreement here measures noise, not quality; NatureLM-tiny's trained weights are the meaningful check")
+    out["paths_run"], out["beam10_distinct_run"] = paths, args.big_distinct
     out["peak_rss_note"] = ("one process holds every 1B path; a path's peak RSS is its model's bytes plus the most "
                             "its decoding added to the process's RSS")
     save(out)
@@ -267,11 +269,11 @@ def run_big(args, out: dict) -> None:
         if r and time.time() > args.deadline:
             out["rounds_note"] = f"stopped after {r} rounds at the --deadline (shared machine, slow rounds)"
             break
-        order = PATHS[r % len(PATHS):] + PATHS[:r % len(PATHS)]
+        order = paths[r % len(paths):] + paths[:r % len(paths)]
         row = {}
         for p in order:
             before = rss()
-            row[p] = run_modes(models[p], p, prompts, args.big_tokens, raw=True)
+            row[p] = run_modes(models[p], p, prompts, args.big_tokens, raw=True, distinct=args.big_distinct)
             row[p]["peak_rss_bytes"] = loaded[p]["model_bytes"] + max(0, row[p]["peak_rss_bytes"] - before)
             print(f"1b round {r} {p}: b1 {row[p]['greedy_b1']['tokens_per_s']:.2f} tok/s "
                   f"(decode {row[p]['greedy_b1']['decode_tokens_per_s']:.2f}), b8 "
@@ -281,6 +283,11 @@ def run_big(args, out: dict) -> None:
         out["rounds"] = rounds
         out["paths"] = summarize(rounds)
         save(out)
+    out["greedy_token_agreement_with_fp32"] = agreement(models, prompts, args.big_tokens, raw=True)
+    out["greedy_token_agreement_with_fp32"]["note"] = (
+        "random weights: the logits are nearly flat (the top tokens differ by less than the quantization error), "
+        "so agreement here measures noise, not quality; NatureLM-tiny's trained weights are the meaningful check")
+    save(out)
 
 
 def save(section: dict) -> None:
@@ -300,14 +307,15 @@ def summarize(rounds: list[dict]) -> dict:
             ("beam10", "tokens_per_s"), ("beam10", "tokens_per_cpu_s"), ("beam10_distinct", "tokens_per_s"),
             ("beam10_distinct", "tokens_per_cpu_s"), ("sample10", "tokens_per_s"), ("sample10", "tokens_per_cpu_s")]
     out = {}
-    for p in PATHS:
+    paths = [p for p in PATHS if p in rounds[0]]
+    for p in paths:
         row = {f"{mode}_{k}": statistics.median(r[p][mode][k] for r in rounds)
                for mode, k in keys if mode in rounds[0][p]}
         for k in ("peak_rss_bytes", "weight_bytes_per_step", "read_bandwidth_bytes_per_s",
                   "bandwidth_bound_tokens_per_s", "fraction_of_bound"):
             row[k] = statistics.median(r[p][k] for r in rounds)
         out[p] = row
-    for p in PATHS:
+    for p in paths:
         out[p]["vs_hf_fp32"] = {f"{mode}_{k}": out[p][f"{mode}_{k}"] / out["hf_fp32"][f"{mode}_{k}".replace(
             "beam10_distinct", "beam10")] for mode, k in keys if k != "prefill_s" and f"{mode}_{k}" in out[p]}
         out[p]["vs_hf_fp32"]["peak_rss"] = out[p]["peak_rss_bytes"] / out["hf_fp32"]["peak_rss_bytes"]
@@ -369,6 +377,9 @@ def main() -> None:
     ap.add_argument("--retro", type=int, default=100, help="USPTO-50k test products for the top-1 agreement")
     ap.add_argument("--deadline", type=float, default=float("inf"),
                     help="unix time after which no new round starts (results are written after every round)")
+    ap.add_argument("--big-paths", default=",".join(PATHS), help="comma-separated paths of the 1B section")
+    ap.add_argument("--big-distinct", action="store_true",
+                    help="also time the 20-beam beam10_distinct mode on the 1B (slow on a shared machine)")
     ap.add_argument("--skip-big", action="store_true")
     ap.add_argument("--skip-tiny", action="store_true")
     ap.add_argument("--note", default="", help="what else the machine was running (recorded in the JSON)")
@@ -382,6 +393,7 @@ def main() -> None:
     import torch
 
     result = {"settings": {"rounds": args.rounds, "big_tokens": args.big_tokens, "big_threads": args.big_threads,
+                           "big_paths": args.big_paths, "big_distinct": args.big_distinct,
                            "tiny_tokens": args.tiny_tokens, "tiny_threads": args.tiny_threads,
                            "retro_products": args.retro, "samples": N_SAMPLES, "beams": K_BEAMS,
                            "temperature": TEMPERATURE, "torch": torch.__version__, "note": args.note,

@@ -33,7 +33,7 @@ def evaluate(
                                                         "bench/forward_ranking.py --limit 0 --pool union)"),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="sampling temperature of "
                                                 "checkpoints on sampled and unconditional tasks (default 0.7)"),
-    quantize: Optional[str] = typer.Option(None, "--quantize", help="checkpoints: int8 or int4 weight-only quantized "
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="checkpoints: int8, int8-dynamic or int4 quantized "
                                            "CPU decoding (docs/inference.md); default: as stored"),
     list_tasks: bool = typer.Option(False, "--list", help="list the tasks and exit"),
 ) -> None:

@@ -1,0 +1,143 @@
+"""The measured tables of docs/inference.md's CPU section, written from bench/results/cpu_inference.json.
+
+The block between `<!-- cpu_inference:begin -->` and `<!-- cpu_inference:end -->` is replaced, so the numbers the
+docs quote are the JSON's, never retyped.
+
+    python bench/cpu_inference_doc.py [--json bench/results/cpu_inference.json] [--doc docs/inference.md]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEGIN, END = "<!-- cpu_inference:begin -->", "<!-- cpu_inference:end -->"
+NAMES = {"hf_fp32": "HF `generate` fp32", "ours_fp32": "ours fp32", "ours_int8": "ours int8",
+         "ours_int8dyn": "ours int8-dynamic", "ours_int4": "ours int4"}
+QUANTIZED = ("ours_int8", "ours_int8dyn", "ours_int4")
+MODES = [("greedy_b1", "greedy batch 1"), ("greedy_b8", "greedy batch 8"), ("beam10", "beam 10 (like for like)"),
+         ("beam10_distinct", "beam 10, 20 beams (API)"), ("sample10", "sampling n=10")]
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _gb(x: float) -> str:
+    return f"{x / 1e9:.2f} GB"
+
+
+def throughput(section: dict, extra: bool = False) -> list[str]:
+    """Ratios to HF fp32: wall clock, CPU time in parentheses; HF's row gives its absolute tokens/s."""
+    paths = section["paths"]
+    cols = [label for _, label in MODES] + (["batch 1, decode only", "peak RSS", "fraction of bandwidth bound"]
+                                           if extra else [])
+    lines = ["| path | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for p, name in NAMES.items():
+        if p not in paths:
+            continue
+        row, vs = paths[p], paths[p]["vs_hf_fp32"]
+        cells = []
+        for mode, _ in MODES:
+            if p == "hf_fp32":
+                cells.append("—" if mode == "beam10_distinct" else
+                             f"1.00× ({row[f'{mode}_tokens_per_s']:.2f} tok/s)")
+            elif f"{mode}_tokens_per_s" not in vs:
+                cells.append("not run")
+            else:
+                cells.append(f"{vs[f'{mode}_tokens_per_s']:.2f}× ({vs[f'{mode}_tokens_per_cpu_s']:.2f}×)")
+        if extra:
+            cells.append(f"{vs['greedy_b1_decode_tokens_per_s']:.2f}×")
+            cells.append(f"{vs['peak_rss']:.2f}× ({_gb(row['peak_rss_bytes'])})")
+            cells.append(f"{row['fraction_of_bound']:.2f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def agreement(section: dict, retro: bool) -> list[str]:
+    a = section["greedy_token_agreement_with_fp32"]
+    cols = ["teacher-forced top-1", "free-running, same position"]
+    if retro:
+        cols += [f"retro top-1 = fp32 ({section['retro_products']} products)", "retro top-1 valid"]
+    lines = ["| path | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    for p in [p for p in QUANTIZED if p in a["teacher_forced_top1"]]:
+        cells = [_pct(a["teacher_forced_top1"][p]), _pct(a["free_running_position_match"][p])]
+        if retro:
+            cells += [_pct(section["retro_top1_agreement_with_fp32"][p]), _pct(section["retro_top1_valid"][p])]
+        lines.append(f"| {NAMES[p]} | " + " | ".join(cells) + " |")
+    if retro:
+        lines.append(f"| ours fp32 | — | — | — | {_pct(section['retro_top1_valid']['ours_fp32'])} |")
+    return lines
+
+
+def settings_line(s: dict) -> str:
+    load = s.get("load_average_at_start") or [float("nan")]
+    end = s.get("load_average_at_end") or s.get("load_average_now") or [float("nan")]
+    return (f"{s.get('rounds')} rounds planned, torch {s.get('torch')}, CPU affinity {s.get('cpu_affinity')}, "
+            f"load average {load[0]:.1f} at start and {end[0]:.1f} at the end" + (f"; {s['note']}" if s.get("note") else ""))
+
+
+def render(data: dict) -> str:
+    out = [BEGIN, "<!-- written by bench/cpu_inference_doc.py from bench/results/cpu_inference.json -->", ""]
+    settings = data.get("settings_by_section", {})
+    tiny, big = data.get("tiny"), data.get("1b")
+    if tiny:
+        s = settings.get("tiny", {})
+        out += [f"**NatureLM-tiny** ({len(tiny['rounds'])} rounds, {s.get('tiny_tokens')} new tokens, "
+                f"{s.get('tiny_threads')} thread): ratio to HF `generate` fp32 eager, wall clock (CPU time of the "
+                "process in parentheses)", ""]
+        out += throughput(tiny) + [""]
+        out += ["Agreement with our fp32 greedy answers (trained weights; 20 prompts × up to "
+                f"{tiny['greedy_token_agreement_with_fp32']['tokens']} tokens; both definitions in the JSON's "
+                "`definitions`):", ""]
+        out += agreement(tiny, retro="retro_products" in tiny) + [""]
+        if tiny.get("rounds_note"):
+            out += [f"Note: {tiny['rounds_note']}.", ""]
+    if big:
+        s = settings.get("1b", {})
+        load = big["loading"]
+        out += [f"**1B-shaped Llama** (vocabulary 130,239, random weights, seed 0; {len(big.get('rounds', []))} "
+                f"rounds, {s.get('big_tokens')} new tokens, {s.get('big_threads')} thread, short raw prompts):", ""]
+        out += ["| path | weights in memory | bytes read per decode step | load (+ quantize) |", "|---|---|---|---|"]
+        for p in [p for p in ("ours_fp32",) + QUANTIZED if p in load]:
+            step = big["paths"][p]["weight_bytes_per_step"] if "paths" in big else None
+            out.append(f"| {NAMES[p].replace('ours ', '')} | {_gb(load[p]['model_bytes'])} | "
+                       f"{_gb(step) if step else '—'} | {load[p]['load_s']:.0f} s |")
+        out += [""]
+        if "paths" in big:
+            out += ["Ratio to HF `generate` fp32 eager, wall clock (CPU time in parentheses); the fraction of the "
+                    "bandwidth bound is batch-1 decode tokens/s ÷ (read bandwidth measured just before ÷ weight "
+                    "bytes per step):", ""]
+            out += throughput(big, extra=True) + [""]
+        if big.get("rounds_note"):
+            out += [f"Note: {big['rounds_note']}.", ""]
+        if "greedy_token_agreement_with_fp32" in big:
+            out += ["Agreement with fp32 on the random 1B (meaningless as a quality measure: "
+                    f"{big['greedy_token_agreement_with_fp32'].get('note', '')}):", ""]
+            out += agreement(big, retro=False) + [""]
+        else:
+            out += ["Agreement on the random 1B: not measured in this run (it runs after the rounds).", ""]
+    for name in ("tiny", "1b"):
+        if name in settings:
+            out += [f"- {name}: {settings_line(settings[name])}"]
+    out += ["", END]
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "cpu_inference.json"))
+    ap.add_argument("--doc", default=str(ROOT / "docs" / "inference.md"))
+    args = ap.parse_args()
+    doc = Path(args.doc).read_text()
+    if BEGIN not in doc or END not in doc:
+        raise SystemExit(f"{args.doc}: no {BEGIN} ... {END} block to replace")
+    block = render(json.loads(Path(args.json).read_text()))
+    head, rest = doc.split(BEGIN, 1)
+    Path(args.doc).write_text(head + block + rest.split(END, 1)[1])
+    print(f"wrote the measured block of {args.doc}")
+
+
+if __name__ == "__main__":
+    main()
