@@ -266,13 +266,18 @@ class EntityCheck:
     tokenizer itself. Each distinct entity is checked once (memoised)."""
 
     def __init__(self):
+        from naturelm.language.tags import TAGS
+
         self._seen: dict[str, str | None] = {}
+        self._opening = tuple(t.open for t in TAGS.values() if t.domain == "molecule")
 
     def problem(self, text: str) -> str | None:
         """Why the first invalid entity of `text` is invalid, None when all are valid."""
         from naturelm.language.codecs import mol_from_smiles
         from naturelm.language.tags import find_entities
 
+        if not any(tag in text for tag in self._opening):  # most texts hold no molecule: no tag parsing
+            return None
         for span in find_entities(text):
             if span.tag.domain != "molecule" or not span.text:
                 continue
