@@ -9,6 +9,7 @@ HASHED = ("pretrain", "instructions", "tokenizer")
 
 
 def file_sha256(path: Path) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (built files, shards, cached indices)."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):

@@ -53,14 +53,6 @@ def shard_paths(pretrain_dir: str | Path, split: str) -> list[tuple[Path, int]]:
     return [(root / s["file"], int(s["tokens"])) for s in read_index(root)["splits"].get(split, []) if s["tokens"] > 0]
 
 
-def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
-
-
 def stream_sha256(paths: list[Path], chunk: int = 1 << 22) -> str:
     """sha256 of the files' bytes concatenated in order."""
     h = hashlib.sha256()

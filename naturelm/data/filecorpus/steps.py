@@ -289,7 +289,7 @@ class WriteShards(CorpusStep):
         self.out = out
 
     def run(self, data=None, rank: int = 0, world_size: int = 1):
-        from naturelm.data.shards import file_sha256
+        from naturelm.data.card import file_sha256
 
         work, plan = Path(self.work), load_plan(self.work)
         for p in range(rank, plan["buckets"], world_size):

@@ -16,19 +16,13 @@ import warnings
 from pathlib import Path
 from typing import Callable, TypeVar
 
+from naturelm.data.card import file_sha256
+
 VERSION = 1
 MANIFEST = "manifest.json"
 CACHE_SUBDIR = "template_indices"
 
 T = TypeVar("T")
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def source_sha256(root: str | os.PathLike) -> str:
