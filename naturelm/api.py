@@ -611,6 +611,9 @@ class NatureLM:
         A list of prompts takes one candidate list per prompt and gives one ranked list per prompt; all of them
         are scored together (each prompt run once, its candidates batched on its cache)."""
         many = not _one(prompt)
+        for where, pool in ([(f"candidates[{i}]", c) for i, c in enumerate(_listed("candidates", candidates))]
+                            if many else [("candidates", candidates)]):
+            _listed(where, pool)
         prompts, pools = (list(prompt), [list(c) for c in candidates]) if many else ([prompt], [list(candidates)])
         if len(pools) != len(prompts):
             raise ConfigError(f"rank: {len(prompts)} prompts but {len(pools)} candidate lists; give one list per prompt")
@@ -737,6 +740,13 @@ def _unconditional_requests(task: str, n_prompts: int) -> dict:
 
     request = request_for(task, "")
     return {"requests": [request] * n_prompts} if request is not None else {}
+
+
+def _listed(param: str, value) -> list | tuple:
+    """`value` when it is a list or tuple, else InputError naming `param`."""
+    if not isinstance(value, (list, tuple)):
+        raise InputError(param, f"expected a list, not {type(value).__name__}")
+    return value
 
 
 def _gen(properties: dict) -> dict:
