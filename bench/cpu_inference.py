@@ -231,7 +231,11 @@ def rss() -> int:
 
 
 def model_bytes(model) -> int:
-    return sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    """Parameters, buffers and fbgemm's packed int8 weights (int8-dynamic layers hold no buffer)."""
+    from naturelm.generate.quantize import Int8DynamicLinear
+
+    packed = sum(m.packed_bytes() for m in model.modules() if isinstance(m, Int8DynamicLinear))
+    return packed + sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
 
 
 def run_big(args, out: dict) -> None:

@@ -92,8 +92,6 @@ def render(data: dict) -> str:
                 f"{tiny['greedy_token_agreement_with_fp32']['tokens']} tokens; both definitions in the JSON's "
                 "`definitions`):", ""]
         out += agreement(tiny, retro="retro_products" in tiny) + [""]
-        if tiny.get("rounds_note"):
-            out += [f"Note: {tiny['rounds_note']}.", ""]
     if big:
         s = settings.get("1b", {})
         load = big["loading"]
@@ -110,14 +108,16 @@ def render(data: dict) -> str:
                     "bandwidth bound is batch-1 decode tokens/s ÷ (read bandwidth measured just before ÷ weight "
                     "bytes per step):", ""]
             out += throughput(big, extra=True) + [""]
-        if big.get("rounds_note"):
-            out += [f"Note: {big['rounds_note']}.", ""]
         if "greedy_token_agreement_with_fp32" in big:
             out += ["Agreement with fp32 on the random 1B (meaningless as a quality measure: "
                     f"{big['greedy_token_agreement_with_fp32'].get('note', '')}):", ""]
             out += agreement(big, retro=False) + [""]
         else:
-            out += ["Agreement on the random 1B: not measured in this run (it runs after the rounds).", ""]
+            out += ["Agreement on the random 1B: not measured in this run (see the notes below).", ""]
+    for name, section in (("tiny", tiny), ("1b", big)):
+        for key, note in (section or {}).items():
+            if key.endswith("_note") and key != "peak_rss_note" and isinstance(note, str):
+                out += [f"- {name}, {key.replace('_', ' ')}: {note}"]
     for name in ("tiny", "1b"):
         if name in settings:
             out += [f"- {name}: {settings_line(settings[name])}"]
