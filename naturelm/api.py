@@ -20,7 +20,7 @@ from naturelm.errors import ConfigError, DataSourceMissing, EntityError, InputEr
 from naturelm.generate.engine import Engine, mean_logprob
 from naturelm.generate.postprocess import Classification, Generation, dedup, to_generation
 from naturelm.tasks import checks
-from naturelm.language.tags import TAGS, wrap
+from naturelm.language.tags import wrap
 
 # The tag each task's response is written in (None: plain text).
 RESPONSE_TAG = {
@@ -610,8 +610,6 @@ class NatureLM:
 
         A list of prompts takes one candidate list per prompt and gives one ranked list per prompt; all of them
         are scored together (each prompt run once, its candidates batched on its cache)."""
-        if tag is not None and tag not in TAGS:
-            raise InputError("tag", f"unknown tag {tag!r}; known: {', '.join(sorted(TAGS))}")
         many = not _one(prompt)
         for where, pool in ([(f"candidates[{i}]", c) for i, c in enumerate(_listed("candidates", candidates))]
                             if many else [("candidates", candidates)]):

@@ -14,6 +14,7 @@ import math
 import numbers
 
 from naturelm.errors import InputError
+from naturelm.language.tags import TAGS
 
 MIN_TEMPERATURE = 0.01  # 0 means greedy; below this, logits / temperature overflow
 MAX_SEED = 2**63 - 1
@@ -87,6 +88,8 @@ def check(param: str, value, other=None, allow_none: bool = False) -> None:
         return
     if param in TEXTS:
         text(param, value, allow_list=param in LISTABLE)
+        if param == "tag" and value not in TAGS:
+            raise InputError("tag", f"unknown tag {value!r}; known: {', '.join(sorted(TAGS))}")
     elif param in COUNTS:
         count(param, value, COUNTS[param])
     elif param in NUMBERS:
