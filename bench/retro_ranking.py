@@ -20,7 +20,8 @@ import json
 import time
 from pathlib import Path
 
-from naturelm.eval.harness import load_predictor, order_union, union_scores
+from naturelm.eval.harness import load_predictor
+from naturelm.tasks.ranking import order_union, union_scores
 from naturelm.tasks.base import Context, Example, get_task
 from naturelm.tasks.baselines.base import Candidate
 from naturelm.tasks.baselines.retrosim import RetroSim
