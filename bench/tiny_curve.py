@@ -37,6 +37,13 @@ def seconds_at(metrics: Path) -> dict[int, float]:
     return out
 
 
+def val_loss_at(metrics: Path, step: int) -> float | None:
+    """The validation loss logged at the latest step <= `step` (None: none logged yet)."""
+    logged = [json.loads(line) for line in metrics.open()]
+    logged = [m for m in logged if "val_loss" in m and m["step"] <= step]
+    return logged[-1]["val_loss"] if logged else None
+
+
 def stage_points(stage: Path, tmp: Path) -> list[tuple[int, Path]]:
     """(step, loadable model dir) for every checkpoint of one training run, ending with its final model."""
     points: dict[int, Path] = {}
@@ -73,6 +80,7 @@ def main() -> None:
                 r = evaluate(str(model), args.data, "test", args.limit, 1, [args.weight], args.retrosim_predictions)
                 near = max((s for s in secs if s <= step), default=0)
                 rows.append({"stage": stage.name, "step": step, "train_seconds": round(offset + secs.get(near, 0.0), 1),
+                             "val_loss": val_loss_at(stage / "metrics.jsonl", step),
                              "greedy_top_1": r["top_k"]["model beams"]["top_1"],
                              "ranked_top_1": r["top_k"][f"union, w={args.weight}"]["top_1"],
                              "retrosim_top_1": r["top_k"]["retrosim"]["top_1"]})
