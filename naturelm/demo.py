@@ -63,6 +63,9 @@ def _row(task: str, query: str, g, note: str = "", drawing: str = "") -> dict:
             "drawing": drawing}
 
 
+GUIDE_TARGET = "GCAGCGACTGGCATCTGAGTTCCTGGAAGCCTTGCACATCGGTACCAAGG"  # a DNA target with NGG PAMs on both strands
+
+
 def model_tour(lm, seed: int = 0) -> list[dict]:
     """One answer per task family, each checked by a real tool."""
     from naturelm.language.codecs import material_to_formula
@@ -85,6 +88,9 @@ def model_tour(lm, seed: int = 0) -> list[dict]:
             structure, mfe = rna_fold(g.canonical)
             note, drawing = f"MFE {mfe:.1f} kcal/mol (ViennaRNA) {structure}", rna_svg(g.canonical)
         rows.append(_row("RNA", "<rna>", g, note=note, drawing=drawing))
+    for g in lm.guide_rna(GUIDE_TARGET, n=2, seed=seed):
+        site = g.check("target_site")
+        rows.append(_row("guide RNA for a DNA target", GUIDE_TARGET[:24] + "…", g, note=site.detail if site else ""))
     for g in lm.design_material(elements=["Li", "Fe", "P", "O"], n=3, seed=seed):
         note = ""
         if g.valid:  # the answer's own checks: a composition outside the request fails `elements`

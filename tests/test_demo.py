@@ -24,7 +24,8 @@ def test_model_tour_answers_every_task_and_writes_the_report(tiny_checkpoint, tm
     lm = NatureLM.load(tiny_checkpoint, max_new_tokens=24)
     rows = model_tour(lm)
     tasks = {r["task"] for r in rows}
-    assert {"retrosynthesis", "SMILES → IUPAC", "soluble protein", "RNA", "material from Li, Fe, P, O"} <= tasks
+    assert {"retrosynthesis", "SMILES → IUPAC", "soluble protein", "RNA", "material from Li, Fe, P, O",
+            "guide RNA for a DNA target"} <= tasks
     for r in rows:
         assert isinstance(r["valid"], bool) and r["verified_by"]
         if r["valid"]:  # a valid answer names the real tool that checked it
@@ -34,6 +35,8 @@ def test_model_tour_answers_every_task_and_writes_the_report(tiny_checkpoint, tm
         if r["task"] == "material from Li, Fe, P, O" and r["meets"]:  # never a composition outside the request
             assert set(r["answer"].split()[:-1]) == {"Li", "Fe", "P", "O"}, r
             assert "precision 1.00, recall 1.00" in r["note"] and "SMACT valid without" in r["note"]
+        if r["task"] == "guide RNA for a DNA target":  # the spacer comes from the target by construction
+            assert r["meets"] is True and "PAM" in r["note"] and "not NGG" not in r["note"], r
     out = tmp_path / "report.html"
     write_report(rows, out, tiny_checkpoint, 1.0)
     assert "<table>" in out.read_text() and "NatureLM-tiny demo" in out.read_text()
