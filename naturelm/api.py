@@ -43,6 +43,15 @@ FORWARD_RANK_WEIGHT_KEY = "naturelm_forward_rank_weight"  # generation_config.js
 # Default weight of the forward-template score beside the model's mean log-probability: bench/forward_ranking.py's
 # pick on 40 USPTO-50k valid reactions for NatureLM-tiny v1 (a flat sweep: 57.5-62.5% top-1 for 0 to 1000).
 FORWARD_RANK_WEIGHT = 8.0
+MATERIAL_METHODS = ("auto", "model", "ranked")
+MATERIAL_RANKED_SOURCE = "smact+model"
+MATERIAL_RANK_WEIGHT_KEY = "naturelm_material_rank_weight"  # generation_config.json: a tuned composition weight
+# Default weight of the composition tool's score (in (0, 1]) beside the model's mean log-probability, picked by hand
+# on a five-request probe of a NatureLM-tiny v2 checkpoint (Li/Fe/P/O, Na/Cl, Ca/Ti/O, Ga/As, Zn/O; not a held-out
+# tuning): below ~3 the model's preference for longer cells wins (mean log-probability per token favours them).
+MATERIAL_RANK_WEIGHT = 5.0
+# What `_tool_ranked` copies from a tool candidate's meta into the ranked answer's.
+TOOL_META = ("template", "neighbour", "formula", "atoms", "oxidation_states")
 UNCONDITIONAL = frozenset({"molecule_generation", "protein_generation", "rna_generation", "material_generation"})
 CHECKPOINT_HINT = ("pass a checkpoint directory: one of ours (config.json + model weights + naturelm_tokenizer.json, "
                    "as written by `naturelm train`) or a released NatureLM folder as downloaded (config.json, weights, "
@@ -79,7 +88,8 @@ class NatureLM:
 
     def __init__(self, model, tokenizer, add_bos: bool = True, batch_size: int = 16, max_new_tokens: int = 256,
                  path: str | os.PathLike | None = None, rank_weight: float | None = None, temperature: float = 0.7,
-                 prompt_constraints: bool = True, forward_rank_weight: float | None = None):
+                 prompt_constraints: bool = True, forward_rank_weight: float | None = None,
+                 material_rank_weight: float | None = None):
         self.engine = Engine(model, tokenizer, add_bos=add_bos)
         self.temperature = temperature  # default sampling temperature (0.7: the released notebooks' setting)
         self.prompt_constraints = prompt_constraints  # sampled task answers hold what the prompt asks (tasks.requests)
@@ -90,6 +100,7 @@ class NatureLM:
         self._retrosims: dict = {}  # RetroSim models of ranked retrosynthesis, loaded or fitted on first use
         self.forward_rank_weight = forward_rank_weight  # the checkpoint's tuned template weight: ranked forward
         self._forward_templates = None  # the forward-template tool of ranked forward prediction, fitted on first use
+        self.material_rank_weight = material_rank_weight  # the checkpoint's tuned composition-tool weight
         self._memories: dict = {}  # retrieval memories of retrosynthesis_rag / forward_rag by direction, built on first use
 
     @property
@@ -159,6 +170,7 @@ class NatureLM:
         kw.setdefault("path", p)
         kw.setdefault("rank_weight", _rank_weight(p))
         kw.setdefault("forward_rank_weight", _rank_weight(p, FORWARD_RANK_WEIGHT_KEY))
+        kw.setdefault("material_rank_weight", _rank_weight(p, MATERIAL_RANK_WEIGHT_KEY))
         return cls(model, tok, **kw)
 
     # ------------------------------------------------------------------ generation
@@ -284,9 +296,9 @@ class NatureLM:
     def _tool_ranked(self, task: str, queries: list[str], proposals, k: int, w: float, source: str,
                      prior_name: str) -> list[list[Generation]]:
         """A tool's candidates per query ordered by model mean log-probability + w x the tool's score
-        (`tasks.ranking.order_union`); `meta` holds both parts and the tool's template and training reaction."""
-        from naturelm.tasks.ranking import order_union, union_scores
-        from naturelm.language.codecs import try_canonical
+        (`tasks.ranking.order_union`); `meta` holds both parts and what the tool says of its candidate
+        (`TOOL_META`: a template and training reaction, a composition's formula and oxidation states)."""
+        from naturelm.tasks.ranking import candidate_key, order_union, union_scores
         from naturelm.tasks.base import Example
 
         scored = union_scores(self, [Example(q) for q in queries], proposals, task=task)
@@ -295,13 +307,13 @@ class NatureLM:
             parts = {g.canonical or g.entity or "": (g, prior) for g, prior in row}
             precedent = {}
             for p in props:
-                precedent.setdefault(try_canonical(p.text, reactant_set=True), p.meta)
+                precedent.setdefault(candidate_key(task, p.text), p.meta)
             gens = []
             for c in ordered:
                 g, prior = parts[c.text]
                 meta = {prior_name: prior, "rank_weight": w,
                         "model_logprob": g.score if math.isfinite(g.score) else None,
-                        **{k_: v for k_, v in precedent.get(g.canonical, {}).items() if k_ in ("template", "neighbour")}}
+                        **{k_: v for k_, v in precedent.get(g.canonical, {}).items() if k_ in TOOL_META}}
                 base = {f.name: getattr(g, f.name) for f in fields(g)}
                 gens.append(RankedGeneration(**{**base, "score": c.score, "source": source, "meta": meta}))
             out.append(gens)
@@ -516,15 +528,38 @@ class NatureLM:
         return self.generate("<rna>", n=n, raw=True, **gen)
 
     def design_material(self, elements: str | list[str] | None = None, property: str | None = None,
-                        value: float | None = None, n: int = 10, **gen):
-        """n materials: from elements (["Li", "Fe", "O"]), a property target (band_gap=1.5), or unconditional."""
+                        value: float | None = None, n: int = 10, method: str = "auto",
+                        rank_weight: float | None = None, **gen):
+        """n materials: from elements (["Li", "Fe", "O"]), a property target (band_gap=1.5), or unconditional.
+
+        For elements, `method`: "ranked" (the charge-balanced compositions of exactly those elements that SMACT
+        enumerates, `naturelm.tasks.baselines.compositions.SmactCompositions`, top max(n, its RANKED_CANDIDATES) by
+        the tool's prior for small formula units of common oxidation states, ordered by the model's mean
+        log-probability + weight x that prior; at most n, fewer when fewer compositions exist, none when no
+        composition of the elements is SMACT-valid), "model" (the model's samples under the request's constraints,
+        `naturelm.tasks.requests.ElementsRequest`; `gen` options apply to them), "auto" ("ranked": the tool needs
+        only SMACT). `rank_weight`: the tool score's weight (default the checkpoint's
+        `naturelm_material_rank_weight`, else MATERIAL_RANK_WEIGHT). Each answer's `source` says which: "model" or
+        "smact+model"; each carries the SMACT and element checks. A symbol that is no element raises ConfigError.
+        Property targets and unconditional requests are always the model's samples."""
         if elements is not None and property is not None:
             raise ConfigError("design_material: give elements= or property=/value=, not both")
+        if method not in MATERIAL_METHODS:
+            raise ConfigError(f"design_material method {method!r} is not one of {', '.join(MATERIAL_METHODS)}")
         if elements is not None:
+            from naturelm.tasks.requests import element_symbols
+
             els = elements.replace(",", " ").split() if isinstance(elements, str) else list(elements)
-            out = self._ask("composition_to_material", instruction("composition_to_material", elements=", ".join(els)),
-                            n, beams=False, **gen)
+            element_symbols(els)  # ConfigError naming a symbol that is no element
+            prompt = instruction("composition_to_material", elements=", ".join(els))
+            if method == "model":
+                out = self._ask("composition_to_material", prompt, n, beams=False, **gen)
+            else:
+                out = self._compositions_ranked(prompt, els, n, rank_weight)
             return checks.check_materials(els, None, None, out)
+        if method == "ranked":
+            raise ConfigError("design_material: method='ranked' needs elements= (the composition tool ranks "
+                              "compositions of requested elements)")
         if property is not None:
             from naturelm.data.instructions import MATERIAL_TEXT, material_property_text
 
@@ -534,6 +569,18 @@ class NatureLM:
             out = self._ask("property_to_material", prompt, n, beams=False, **gen)
             return checks.check_materials(None, property, value, out)
         return checks.check_materials(None, None, None, self.generate("<material>", n=n, raw=True, **gen))
+
+    def _compositions_ranked(self, prompt: str, elements: list[str], n: int, weight: float | None):
+        """SMACT's compositions of `elements` (within the data card's atoms-per-cell bound) ordered by the model
+        under `prompt` + weight x the tool's score (`_tool_ranked`)."""
+        from naturelm.tasks.baselines.compositions import RANKED_CANDIDATES, SmactCompositions
+        from naturelm.tasks.requests import cell_atom_bound
+
+        w = next(x for x in (weight, self.material_rank_weight, MATERIAL_RANK_WEIGHT) if x is not None)
+        tool = SmactCompositions(max_atoms=cell_atom_bound(self.data_card()))
+        proposals = [tool.propose(elements, max(n, RANKED_CANDIDATES))]
+        return self._tool_ranked("composition_to_material", [prompt], proposals, n, w, MATERIAL_RANKED_SOURCE,
+                                 "smact_score")[0]
 
     def guide_rna(self, dna: str, n: int = 5, **gen):
         """n guide RNAs for a target DNA sequence."""
@@ -725,7 +772,8 @@ def _batched(method, inputs: list[str], k: int) -> list[list[Generation]]:
 
 def _rank_weight(checkpoint: Path, key: str = RANK_WEIGHT_KEY) -> float | None:
     """A tuned tool weight of the checkpoint (`key` in generation_config.json: `naturelm_rank_weight` for RetroSim,
-    `naturelm_forward_rank_weight` for forward templates), None without one."""
+    `naturelm_forward_rank_weight` for forward templates, `naturelm_material_rank_weight` for SMACT compositions),
+    None without one."""
     cfg = checkpoint / "generation_config.json"
     value = json.loads(cfg.read_text()).get(key) if cfg.is_file() else None
     number = isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -175,7 +175,7 @@ def test_api_labels_each_wrong_answer_kind(lm, monkeypatch):
     g = lm.design_protein(None, n=1)[0]
     assert g.meets_request is False and g.check("finished").passed is False
     _answering(lm, monkeypatch, ["<material>Fe Fe O O O <sg167></material>"])
-    g = lm.design_material(elements=["Li", "Fe", "P", "O"], n=1)[0]
+    g = lm.design_material(elements=["Li", "Fe", "P", "O"], n=1, method="model")[0]
     assert g.valid and g.meets_request is False
 
 
@@ -202,7 +202,8 @@ WRONG = {  # task endpoint, request, what the model answers (a wrong answer of t
                           "<mol>CCCCCCOc1ccccc1C(=O)O</mol>"),
     "generate_molecules": ({"properties": {"QED": 0.9}, "n": 1}, "<mol>CCO</mol>"),
     "design_protein": ({"description": "", "n": 1}, "<protein>MKTAYIAKQRQISFVKSHFSRQ"),
-    "design_material": ({"elements": ["Li", "Fe", "P", "O"], "n": 1}, "<material>Fe Fe O O O <sg167></material>"),
+    "design_material": ({"elements": ["Li", "Fe", "P", "O"], "n": 1, "method": "model"},
+                        "<material>Fe Fe O O O <sg167></material>"),
 }
 
 
@@ -267,7 +268,7 @@ FORMS = {  # the playground's form values for each WRONG request
     "optimize_molecule": {"smiles": "CCOc1ccccc1C(=O)O", "goal": "decrease LogP", "n": "1"},
     "generate_molecules": {"properties": "QED=0.9", "n": "1"},
     "design_protein": {"description": "", "n": "1"},
-    "design_material": {"elements": "Li, Fe, P, O", "property": "", "target": "", "n": "1"},
+    "design_material": {"elements": "Li, Fe, P, O", "property": "", "target": "", "n": "1", "method": "model"},
 }
 
 

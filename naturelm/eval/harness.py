@@ -19,15 +19,20 @@ from pathlib import Path
 from naturelm.errors import ConfigError
 from naturelm.tasks.base import Context, Example, Task, get_task, task_names
 from naturelm.tasks.baselines.base import Candidate, Predictor
+from naturelm.tasks.baselines.compositions import RANKED_CANDIDATES
 from naturelm.tasks.ranking import rank_union
 
-BASELINES = ("retrosim", "retrosim-leakfree", "templates", "nispo", "openclatura", "rules", "opsin", "ligand_retrieval",
-             "ligand_random", "biopython")
+BASELINES = ("retrosim", "retrosim-leakfree", "templates", "smact", "nispo", "openclatura", "rules", "opsin",
+             "ligand_retrieval", "ligand_random", "biopython")
 CROSS_DOMAIN_BASELINES = {"ligand_retrieval": "LigandRetrieval", "ligand_random": "RandomLigands",
                           "biopython": "BiopythonTranslator"}
 RANKED_ROW = "{model}+{tool} (ranked)"
 # `--rank`: the tools whose candidates each task's ranked rows rank with the model
-RANKING_TOOLS = {"retrosynthesis": ("retrosim", "retrosim-leakfree"), "forward": ("templates",)}
+RANKING_TOOLS = {"retrosynthesis": ("retrosim", "retrosim-leakfree"), "forward": ("templates",),
+                 "composition_to_material": ("smact",)}
+# Candidates a ranking tool gives per input where the task asks fewer of each model (composition -> material asks
+# one sample): the ranked row ranks this many; the tool's own row is scored on its first as every row is.
+RANKING_POOL = {"composition_to_material": RANKED_CANDIDATES}
 # RetroSim baselines -> the index they hold (naturelm.tasks.baselines.retrosim.INDEXES)
 RETROSIM_MODELS = {"retrosim": "standard", "retrosim-leakfree": "leak-free"}
 
@@ -35,8 +40,9 @@ RETROSIM_MODELS = {"retrosim": "standard", "retrosim-leakfree": "leak-free"}
 def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: float | None = None,
                    quantize: str | None = None):
     """A Predictor from a model spec: a checkpoint directory (sampling at `temperature`, default 0.7), or a baseline
-    name (retrosim, retrosim-leakfree, templates, nispo, openclatura, rules, opsin; ligand_retrieval, ligand_random,
-    biopython from naturelm.tasks.baselines.cross_domain, read from the data dir). RetroSim holds the USPTO-50k
+    name (retrosim, retrosim-leakfree, templates, smact, nispo, openclatura, rules, opsin; ligand_retrieval,
+    ligand_random, biopython from naturelm.tasks.baselines.cross_domain, read from the data dir). `smact` enumerates
+    compositions within the data card's atoms-per-cell bound (naturelm.tasks.baselines.compositions). RetroSim holds the USPTO-50k
     training split (a copy saved in DATA/retrosim is reused), `retrosim-leakfree` the training reactions whose
     product is no test product by connectivity; both, and `templates`, are fitted once and then loaded from the
     template-index cache (naturelm.tasks.baselines.index_cache)."""
@@ -57,6 +63,10 @@ def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: f
         from naturelm.tasks.baselines.forward_templates import ForwardTemplates
 
         return ForwardTemplates.from_uspto50k()
+    if spec == "smact":
+        from naturelm.tasks.baselines.compositions import SmactCompositions
+
+        return SmactCompositions(max_atoms=_atoms_bound(data_dir))
     if spec in CROSS_DOMAIN_BASELINES:
         from naturelm.tasks.baselines import cross_domain
 
@@ -66,6 +76,14 @@ def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: f
 
         return get_predictor(spec)
     raise ConfigError(f"model {spec!r} is neither a checkpoint directory nor a baseline ({', '.join(BASELINES)})")
+
+
+def _atoms_bound(data_dir) -> int | None:
+    """The data card's atoms-per-cell bound (`naturelm.tasks.requests.cell_atom_bound`), None without a card."""
+    from naturelm.tasks.requests import cell_atom_bound
+
+    card = Path(data_dir) / "card.json" if data_dir else None
+    return cell_atom_bound(json.loads(card.read_text())) if card is not None and card.is_file() else None
 
 
 def model_label(spec: str, taken: set[str]) -> str:
@@ -133,13 +151,19 @@ def predict_resumable(predictor, task: Task, examples: list[Example], k: int, pa
     return [done[i] for i in range(len(examples))]
 
 
-def _forward_weight(predictor, override: float | None = None) -> float:
-    """The template prior's weight of ranked forward prediction: `override`, else the checkpoint's, else the
-    default."""
-    from naturelm.api import FORWARD_RANK_WEIGHT
+def _tool_weight(task: str, predictor, rank_prior_weight: float, forward_override: float | None = None) -> float:
+    """The tool score's weight of a ranked row: RetroSim's `rank_prior_weight` for retrosynthesis; for forward the
+    template weight `forward_override`, else the checkpoint's, else the default; for composition -> material the
+    checkpoint's composition weight, else the default."""
+    from naturelm.api import FORWARD_RANK_WEIGHT, MATERIAL_RANK_WEIGHT
 
-    weight = next((w for w in (override, getattr(predictor, "forward_rank_weight", None)) if w is not None), None)
-    return FORWARD_RANK_WEIGHT if weight is None else weight
+    if task == "retrosynthesis":
+        return rank_prior_weight
+    if task == "forward":
+        candidates = (forward_override, getattr(predictor, "forward_rank_weight", None), FORWARD_RANK_WEIGHT)
+    else:
+        candidates = (getattr(predictor, "material_rank_weight", None), MATERIAL_RANK_WEIGHT)
+    return next(w for w in candidates if w is not None)
 
 
 def configured(task: Task, k: int, samples: int | None) -> Task:
@@ -183,8 +207,10 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
              forward_rank_weight: float | None = None) -> dict:
     """Evaluate each model spec on each task (same examples for all) and write OUT/results.json and the report.
 
-    `rank`: ranked rows (`RANKED_ROW`) for retrosynthesis (RetroSim's weight `rank_prior_weight`) and forward (the
-    template weight `forward_rank_weight`, default each checkpoint's own, else `naturelm.api.FORWARD_RANK_WEIGHT`);
+    `rank`: ranked rows (`RANKED_ROW`) for retrosynthesis (RetroSim's weight `rank_prior_weight`), forward (the
+    template weight `forward_rank_weight`, default each checkpoint's own, else `naturelm.api.FORWARD_RANK_WEIGHT`)
+    and composition -> material (`smact`'s compositions; each checkpoint's weight, else
+    `naturelm.api.MATERIAL_RANK_WEIGHT`);
     `settings.rank_weights` records the weight each ranked row used.
 
     `predictors` maps extra labels to ready Predictor objects (used by tests and by Python callers). A model that
@@ -227,8 +253,9 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
             if not predictor.supports(name):
                 continue
             t0 = time.perf_counter()
+            n_ask = max(n_cand, RANKING_POOL.get(name, 0)) if label in RANKING_TOOLS.get(name, ()) else n_cand
             try:
-                preds = predict_resumable(predictor, task, examples, n_cand,
+                preds = predict_resumable(predictor, task, examples, n_ask,
                                           out / "predictions" / _safe_name(label) / f"{name}.jsonl", progress=progress)
                 preds_by_model[label] = preds
                 _score_into(results, wall, notes, label, task, examples, preds, ctx, time.perf_counter() - t0)
@@ -244,8 +271,7 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
             for label, predictor in loaded.items():
                 if label in preds_by_model and hasattr(predictor, "rank"):
                     row = RANKED_ROW.format(model=label, tool=tool)
-                    weight = (rank_prior_weight if name == "retrosynthesis"
-                              else _forward_weight(predictor, forward_rank_weight))
+                    weight = _tool_weight(name, predictor, rank_prior_weight, forward_rank_weight)
                     rank_weights.setdefault(row, {})[name] = weight
                     t0 = time.perf_counter()
                     merged = rank_union(predictor, examples, preds_by_model[label], preds_by_model[tool], k=n_cand,

@@ -94,6 +94,10 @@ class DesignMaterial(_Sampled):
     property: Literal[MATERIAL_PROPERTIES] | None = None
     target: float | None = None
     n: int = Field(4, ge=1)
+    method: Literal["auto", "model", "ranked"] = Field(
+        "auto", description="elements only: 'ranked' (and 'auto'): SMACT's charge-balanced compositions ranked by the "
+                            "model; 'model': the model's samples under the request's constraints. Each result's "
+                            "`source` says which was used.")
 
 
 class GuideRNA(_Sampled):
@@ -174,11 +178,13 @@ def _prep_material(r: DesignMaterial, check) -> dict:
         raise ApiError(422, "give elements or property/target, not both", param="property")
     if (r.property is None) != (r.target is None):
         raise ApiError(422, "property and target go together", param="target")
+    if r.method == "ranked" and r.elements is None:
+        raise ApiError(422, "method 'ranked' ranks compositions of requested elements: give elements", param="method")
     check(", ".join(r.elements or []), "elements")  # the elements joined count against the input limit
     for i, e in enumerate(r.elements or []):
         if not Element.is_valid_symbol(e):
             raise EntityError("material", " ".join(r.elements), i, f"{e!r} is not an element symbol")
-    return {"elements": r.elements, "property": r.property, "target": r.target}
+    return {"elements": r.elements, "property": r.property, "target": r.target, "method": r.method}
 
 
 def _prep_ligand(r: DesignLigand, check) -> dict:
@@ -216,8 +222,8 @@ def _retro(m, xs: list[dict], k: int, gen: dict) -> list:
 
 def _material(m, i: dict, n: int, gen: dict):
     if i["elements"] is not None:
-        return m.design_material(elements=i["elements"], n=n, **gen)
-    return m.design_material(property=i["property"], value=i["target"], n=n, **gen)
+        return m.design_material(elements=i["elements"], n=n, method=i["method"], **gen)
+    return m.design_material(property=i["property"], value=i["target"], n=n, method=i["method"], **gen)
 
 
 TASKS: dict[str, TaskSpec] = {t.name: t for t in (

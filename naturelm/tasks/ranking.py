@@ -1,36 +1,51 @@
 """Candidate ranking, an inference step (not evaluation): a tool's candidates and the model's own, ordered by the model's mean
-log-probability plus a weight x the tool's score. `NatureLM.retrosynthesis/forward(method="ranked")` and
-`naturelm eval --rank` both order candidates here.
+log-probability plus a weight x the tool's score. `NatureLM.retrosynthesis/forward(method="ranked")`,
+`NatureLM.design_material(method="ranked")` and `naturelm eval --rank` all order candidates here.
 """
 from __future__ import annotations
 
 import math
 
 from naturelm.data.instructions import instruction
-from naturelm.language.codecs import try_canonical
 from naturelm.tasks.base import Example
 from naturelm.tasks.baselines.base import Candidate
 
 
-# Ranked tasks: the instruction field the query fills and the tag the candidates are written in.
-RANKED_FIELDS = {"retrosynthesis": ("product", "reactants"), "forward": ("reactants", "product")}
+# Ranked tasks: the instruction field the query fills (None: the query is the task's instruction itself, as
+# `naturelm eval` passes it for composition -> material) and the tag the candidates are written in.
+RANKED_FIELDS = {"retrosynthesis": ("product", "reactants"), "forward": ("reactants", "product"),
+                 "composition_to_material": (None, "material")}
+
+
+def ranking_prompt(task: str, query: str) -> str:
+    """The instruction the model scores a ranked task's candidates under."""
+    query_field, _ = RANKED_FIELDS[task]
+    return query if query_field is None else instruction(task, **{query_field: query})
+
+
+def candidate_key(task: str, text: str) -> str | None:
+    """The canonical form a candidate of a ranked task is merged under (as `NatureLM.rank` checks the model's
+    answers, `naturelm.generate.postprocess.check`); None when it is invalid."""
+    from naturelm.generate.postprocess import check
+
+    return check(RANKED_FIELDS[task][1], text)[0] if text else None
 
 
 def union_scores(model, examples: list[Example], *sources: list[list[Candidate]], task: str = "retrosynthesis"
                  ) -> list[list[tuple]]:
     """Per example, (generation scored by `model.rank`, best source score of the same canonical answer) pairs.
 
-    The source score is the tool's similarity in [0, 1] (RetroSim for retrosynthesis, forward templates for
-    forward); 0 for answers only the model proposed."""
-    query_field, tag = RANKED_FIELDS[task]
+    The source score is the tool's score in [0, 1] (RetroSim's similarity for retrosynthesis, forward templates'
+    for forward, `SmactCompositions`' prior for composition -> material); 0 for answers only the model proposed."""
+    _, tag = RANKED_FIELDS[task]
     out = []
     for i, ex in enumerate(examples):
         pool = [c for src in sources for c in src[i]]
-        ranked = model.rank(instruction(task, **{query_field: ex.query}), pool, tag=tag) if pool else []
+        ranked = model.rank(ranking_prompt(task, ex.query), pool, tag=tag) if pool else []
         prior: dict[str, float] = {}
         for c in pool:
             if c.source != getattr(model, "name", None) and c.score == c.score:  # NaN-safe
-                key = try_canonical(c.text, reactant_set=True)
+                key = candidate_key(task, c.text)
                 if key is not None:
                     prior[key] = max(prior.get(key, 0.0), float(c.score))
         out.append([(g, prior.get(g.canonical, 0.0)) for g in ranked])

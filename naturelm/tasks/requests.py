@@ -155,13 +155,8 @@ class ElementsRequest(Request):
 
     def __init__(self, elements, max_atoms: int):
         from naturelm.errors import ConfigError
-        from naturelm.language.codecs.molecule import ELEMENTS
 
-        self.elements = tuple(sorted(set(elements)))
-        unknown = [e for e in self.elements if e not in ELEMENTS]
-        if not self.elements or unknown:
-            raise ConfigError(f"requested elements {list(elements)}: {unknown or 'none given'} "
-                              "are not element symbols")
+        self.elements = element_symbols(elements)
         self.max_atoms = max_atoms
         if self.max_atoms < len(self.elements):
             raise ConfigError(f"{len(self.elements)} elements cannot fit in {self.max_atoms} atoms per cell")
@@ -264,6 +259,30 @@ class ElementsRequest(Request):
             return False
         formula, _ = material_to_formula(gen.canonical)
         return smact_valid(formula, alloy_shortcut=self.alloy)
+
+
+def element_symbols(elements) -> tuple[str, ...]:
+    """The distinct requested elements, sorted; ConfigError when none is given or one is no element symbol."""
+    from naturelm.errors import ConfigError
+    from naturelm.language.codecs.molecule import ELEMENTS
+
+    given = list(elements)
+    symbols = tuple(sorted(set(given)))
+    unknown = [e for e in symbols if e not in ELEMENTS]
+    if not symbols or unknown:
+        raise ConfigError(f"requested elements {given}: {unknown or 'none given'} are not element symbols")
+    return symbols
+
+
+def prompt_elements(prompt: str) -> list[str] | None:
+    """The element symbols a `composition_to_material` instruction names (one of its templates filled in), in the
+    order written; None when the prompt is no such instruction. Words that are no element symbol are skipped."""
+    from naturelm.language.codecs.molecule import ELEMENTS
+
+    fields = _template_fields("composition_to_material", prompt)
+    if not fields:
+        return None
+    return [e for e in re.findall(r"[A-Z][a-z]?", fields["elements"]) if e in ELEMENTS]
 
 
 def all_metals(elements) -> bool:
@@ -543,12 +562,7 @@ def request_for(task: str, prompt: str, card: dict | None = None) -> Request | N
         targets = parse_property_text(fields["property_text"] if fields else prompt)
         return PropertyRequest(targets) if targets else ValidMoleculeRequest()
     if task == "composition_to_material":
-        from naturelm.language.codecs.molecule import ELEMENTS
-
-        fields = _template_fields(task, prompt)
-        if not fields:
-            return None
-        els = [e for e in re.findall(r"[A-Z][a-z]?", fields["elements"]) if e in ELEMENTS]
+        els = prompt_elements(prompt)
         try:
             return ElementsRequest(els, cell_atom_bound(card)) if els else None
         except ConfigError:

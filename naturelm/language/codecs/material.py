@@ -152,6 +152,20 @@ def smact_charge_states(elements: tuple[str, ...], alloy_shortcut: bool = True) 
     return tuple(out)
 
 
+@functools.lru_cache(maxsize=1)
+def icsd24_state_shares() -> dict[str, dict[int, float]]:
+    """Per element, the share of its ICSD-24 reports (SMACT's `oxidation_states_icsd24_counts.json`, the data
+    behind the states `smact_charge_states` tries) in each non-zero oxidation state: {"Fe": {3: 0.61, 2: 0.37, ...}}."""
+    from smact.screening import _get_icsd24_filter
+
+    frame = _get_icsd24_filter().ox_states_df
+    counts: dict[str, dict[int, int]] = {}
+    for el, state, n in zip(frame["element"], frame["oxidation_state"], frame["results_count"]):
+        if int(state) != 0 and int(n) > 0:
+            counts.setdefault(str(el), {})[int(state)] = int(n)
+    return {el: {st: n / sum(by.values()) for st, n in by.items()} for el, by in counts.items()}
+
+
 def atoms_in_cell(content: str) -> int:
     """Number of atoms in a material's cell (`Li Li O <sg225>` → 3)."""
     counts, _ = _parse(content)

@@ -41,7 +41,8 @@ const TASKS = {
   design_material: {
     fields: [["elements", "Elements (comma-separated)", "list"],
              ["property", "or a property", "select", "", ["", "band_gap", "formation_energy", "bulk_modulus"]],
-             ["target", "Property target", "number", ""], ["n", "Materials", "number", 4]],
+             ["target", "Property target", "number", ""], ["n", "Materials", "number", 4],
+             ["method", "Method (elements)", "select", "auto", ["auto", "ranked", "model"]]],
     examples: [["Li-Fe-P-O", {elements: "Li, Fe, P, O", property: "", target: ""}],
                ["Band gap 1.5 eV", {elements: "", property: "band_gap", target: 1.5}]],
   },
