@@ -16,15 +16,17 @@ app = typer.Typer(help="Evaluate models on the NatureLM task suite.", invoke_wit
 def evaluate(
     ctx: typer.Context,
     model: Optional[str] = typer.Option(None, "--model", "-m", help="comma list: checkpoint dirs and/or baselines "
-                                        "(retrosim, retrosim-leakfree, templates, nispo, openclatura, rules, opsin)"),
+                                        "(retrosim, retrosim-leakfree, templates, smact, nispo, openclatura, rules, "
+                                        "opsin)"),
     tasks: str = typer.Option("all", "--tasks", "-t", help="comma list of task names, or 'all'"),
     data: Optional[Path] = typer.Option(None, "--data", "-d", help="built data dir (naturelm data build --out DIR)"),
     out: Path = typer.Option(Path("eval_out"), "--out", "-o", help="output dir (results.json, report.md, plots/)"),
     limit: Optional[int] = typer.Option(None, "--limit", "-n", help="test examples (samples for unconditional tasks)"),
     k: int = typer.Option(10, "--k", help="candidates per input for top-k tasks"),
     samples: Optional[int] = typer.Option(None, "--samples", help="override samples per input of sampling tasks"),
-    rank: bool = typer.Option(False, "--rank", help="retrosynthesis / forward: also rank the candidates of "
-                              "the model and of its tool (--model retrosim, retrosim-leakfree / templates) with the model"),
+    rank: bool = typer.Option(False, "--rank", help="retrosynthesis / forward / composition_to_material: also rank "
+                              "the candidates of the model and of its tool (--model retrosim, retrosim-leakfree / "
+                              "templates / smact) with the model"),
     rank_weight: float = typer.Option(RANK_PRIOR_WEIGHT, "--rank-weight", help="--rank: weight of RetroSim's score "
                                       "beside the model's log-probability (tune it with bench/retro_ranking.py)"),
     forward_rank_weight: Optional[float] = typer.Option(None, "--forward-rank-weight", help="--rank, forward: weight "
