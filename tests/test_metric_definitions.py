@@ -97,6 +97,31 @@ def test_smact_as_requested_and_charge_balance_possible_by_hand(tmp_path):
     assert task.score(ex, preds, _card_dir(tmp_path, 112))["charge_balance_possible"] == pytest.approx(3 / 4)
 
 
+def test_composition_formula_match_and_cell_medians_by_hand():
+    """Wrong definitions caught: matching the cell rather than the composition (Li2Fe2P2O8 is LiFePO4), matching
+    the element set only (LiFePO3 is not LiFePO4), an invalid answer or a record without a material counting, a
+    median that takes the invalid answers as 0 atoms."""
+    task = get_task("composition_to_material")
+    lfp = "<material>Li Fe P O O O O <sg62></material>"
+    ex = [Example("", meta={"elements": ["Li", "Fe", "P", "O"]}, response=lfp),
+          Example("", meta={"elements": ["Li", "Fe", "P", "O"]}, response=lfp),
+          Example("", meta={"elements": ["Na", "Cl"]}, response="<material>Na Cl <sg225></material>"),
+          Example("", meta={"elements": ["Zn", "O"]}, response="")]
+    preds = [C("Li Li Fe Fe P P O O O O O O O O <sgNone>"),  # the same composition in a doubled cell: 14 atoms
+             C("Li Fe P O O O <sgNone>"),  # the right elements, not the compound: 6 atoms
+             C(""),  # invalid
+             C("Zn O <sgNone>")]  # 2 atoms, but the record holds no material to match
+    out = task.score(ex, preds, Context())
+    assert out["formula_match"] == pytest.approx(1 / 4)
+    assert out["atoms_per_cell_median"] == 6  # of 14, 6 and 2 (the invalid answer has no cell)
+    assert out["record_atoms_per_cell_median"] == 7  # 7, 7, 2
+    oracle = task.score(ex[:3], [C(e.response) for e in ex[:3]], Context())
+    assert oracle["formula_match"] == 1.0 and oracle["atoms_per_cell_median"] == oracle["record_atoms_per_cell_median"]
+    anti = task.score(ex[:3], [C("Na Cl Cl <sgNone>"), C(""), C("Li Fe P O O O O <sgNone>")], Context())
+    assert anti["formula_match"] == 0.0
+    assert task.score(ex[:1], [C("")], Context())["atoms_per_cell_median"] is None
+
+
 def test_atoms_per_cell_bound_is_a_training_quantile():
     from naturelm.data.build import atoms_per_cell_stats
 

@@ -9,7 +9,8 @@ bound learned from the training cells (`materials.atoms_per_cell_bound` of the d
 and recall of the requested elements (`naturelm.tasks.metrics.element_fidelity`) and the share using exactly the
 requested set, SMACT as each request asks it (`smact_validity_as_requested`: no alloy shortcut unless every
 requested element is a metal) and the share of requests some SMACT-valid composition of them (no shortcut, within
-the bound) exists for (`charge_balance_possible`). No property oracle exists offline, so `property_to_material` reports validity, uniqueness and
+the bound) exists for (`charge_balance_possible`), and `formula_match` (the answer's reduced formula is the record's)
+with the median atoms per cell of answers and records. No property oracle exists offline, so `property_to_material` reports validity, uniqueness and
 novelty only.
 """
 from __future__ import annotations
@@ -130,7 +131,31 @@ class CompositionToMaterial(_MaterialTask):
         out["element_recall"] = sum(r for _, r in pr) / n if n else 0.0
         out["element_exact"] = sum(p == r == 1.0 for p, r in pr) / n if n else 0.0
         out.update(requested_smact(examples, preds, atoms_bound(ctx)))
+        out.update(record_formula_match(examples, preds))
         return out
+
+
+def record_formula_match(examples: list[Example], preds) -> dict:
+    """`formula_match`: the share of requests whose first answer has the reduced formula of the record's own
+    material (LiFePO4 for a record `Li4Fe4P4O16`; an invalid answer, or a record without a parsable material, counts
+    as no match), and `atoms_per_cell_median`: the median atoms per cell of the first answers that parse (None:
+    none does), beside the records' own (`record_atoms_per_cell_median`) — what the element and SMACT rates do
+    not see: whether the answer is the compound, and cell-sized like the data."""
+    import statistics
+
+    from naturelm.language.codecs import atoms_in_cell
+
+    matched, atoms, gold_atoms = [], [], []
+    for ex, first in zip(examples, first_entities(preds), strict=True):
+        p, gold = parse_material(first), parse_material(entity_of(ex.response))
+        matched.append(p is not None and gold is not None and p[1] == gold[1])
+        if p is not None:
+            atoms.append(atoms_in_cell(p[0]))
+        if gold is not None:
+            gold_atoms.append(atoms_in_cell(gold[0]))
+    return {"formula_match": validity(matched),
+            "atoms_per_cell_median": statistics.median(atoms) if atoms else None,
+            "record_atoms_per_cell_median": statistics.median(gold_atoms) if gold_atoms else None}
 
 
 def requested_smact(examples: list[Example], preds, max_atoms: int | None) -> dict:
