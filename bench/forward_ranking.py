@@ -58,7 +58,7 @@ def main() -> None:
     if a.pool == "union" and a.model_beams < 1:
         parser.error("--pool union ranks the model's beams too: give --model-beams >= 1")
 
-    from naturelm.api import FORWARD_RANK_WEIGHT_KEY, NatureLM
+    from naturelm.api import FORWARD_RANK_WEIGHT_KEY, NatureLM, write_rank_weight
     from naturelm.data.sources.uspto50k import load_uspto50k
     from naturelm.tasks.ranking import order_union, union_scores
     from naturelm.tasks.base import Example
@@ -100,10 +100,7 @@ def main() -> None:
             rows["model"] = top_k(golds["test"], [[c.text for c in row] for row in beams["test"]])
         recall = sum(g in {c.text for c in row} for g, row in zip(golds["test"], proposals["test"])) / len(golds["test"])
     if a.write_weight:
-        config = Path(a.model) / "generation_config.json"
-        doc = json.loads(config.read_text()) if config.is_file() else {}
-        doc[FORWARD_RANK_WEIGHT_KEY] = best
-        config.write_text(json.dumps(doc, indent=2) + "\n")
+        write_rank_weight(a.model, FORWARD_RANK_WEIGHT_KEY, best)
     result = {"benchmark": "forward_ranking", "model": a.model, "test_reactions": len(splits["test"]),
               "valid_reactions": len(splits["valid"]), "weight": best, "pool": a.pool,
               "valid_sweep_top3": {str(w): v["top_3"] for w, v in sweep.items()},

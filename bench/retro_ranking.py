@@ -20,6 +20,7 @@ import json
 import time
 from pathlib import Path
 
+from naturelm.errors import DataFileError, DataSourceMissing
 from naturelm.eval.harness import load_predictor
 from naturelm.tasks.ranking import order_union, union_scores
 from naturelm.tasks.base import Context, Example, get_task
@@ -31,17 +32,28 @@ from results_path import add_output_args, output_path  # noqa: E402
 WEIGHTS = (0.0, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 15.0)
 
 
-def split_examples(task, data: Path, split: str, limit: int | None) -> list[Example]:
-    """Retrosynthesis records of a split, one per product (the valid split also holds augmented copies)."""
+def split_examples(task, data: Path, split: str, limit: int | None,
+                   key=lambda rec: rec["meta"]["product"]) -> list[Example]:
+    """The first `limit` records of `task` in DATA/instructions/SPLIT.jsonl, one per `key(record)` (default: one per
+    product, as the valid split also holds augmented retrosynthesis copies; None: every record, as `naturelm eval`
+    reads them). DataSourceMissing without the file, DataFileError naming it when it holds no record of the task."""
+    path = data / "instructions" / f"{split}.jsonl"
+    if not path.is_file():
+        raise DataSourceMissing(str(path), "build the data first: `naturelm data build --out DIR`, then pass --data DIR")
     out, seen = [], set()
-    for line in (data / "instructions" / f"{split}.jsonl").open():
+    for line in path.open():
         rec = json.loads(line)
-        if rec.get("task") != task.name or rec["meta"]["product"] in seen:
+        if rec.get("task") != task.name:
             continue
-        seen.add(rec["meta"]["product"])
-        out.append(Example(task.query(rec), rec["instruction"], rec["meta"], rec["response"]))
+        if key is not None:
+            if key(rec) in seen:
+                continue
+            seen.add(key(rec))
+        out.append(Example(task.query(rec), rec["instruction"], rec.get("meta", {}), rec.get("response", "")))
         if limit and len(out) >= limit:
             break
+    if not out:
+        raise DataFileError(path, f"no {task.name} records in this split: pass a data dir built with that task")
     return out
 
 

@@ -782,6 +782,18 @@ def _rank_weight(checkpoint: Path, key: str = RANK_WEIGHT_KEY) -> float | None:
     return None if value is None else float(value)
 
 
+def write_rank_weight(checkpoint: str | Path, key: str, weight: float) -> Path:
+    """Store a tool weight tuned on a valid split (bench/forward_ranking.py, bench/material_ranking.py) as `key` in
+    CHECKPOINT/generation_config.json, which `_rank_weight` reads back; the file's other keys are kept."""
+    if not (isinstance(weight, (int, float)) and math.isfinite(weight)):
+        raise ConfigError(f"{key} must be a finite number, not {weight!r}")
+    cfg = Path(checkpoint) / "generation_config.json"
+    doc = json.loads(cfg.read_text()) if cfg.is_file() else {}
+    doc[key] = float(weight)
+    cfg.write_text(json.dumps(doc, indent=2) + "\n")
+    return cfg
+
+
 def _unconditional_requests(task: str, n_prompts: int) -> dict:
     """`requests=` for unconditional prompts: a valid molecule for `<mol>` (`request_for`), nothing otherwise."""
     from naturelm.tasks.requests import request_for
