@@ -34,7 +34,7 @@ from results_path import add_output_args, output_path  # noqa: E402
 from retro_ranking import split_examples  # noqa: E402
 
 TASK = "composition_to_material"
-WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 15.0)
+WEIGHTS = (0.0, 1.0, 2.0, 3.0, 5.0, 8.0, 15.0, 30.0, 100.0)
 CHUNK = 20  # examples scored between progress lines
 FIRST = ("formula_match", "atoms_per_cell_median", "record_atoms_per_cell_median", "element_precision",
          "element_recall", "element_exact", "smact_validity_as_requested", "smact_validity",
