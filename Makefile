@@ -39,17 +39,14 @@ test: setup
 test-all: setup
 	$(BIN)/python -m pytest -q -m ''
 
-# NatureLM-tiny from scratch with this repository's pipeline (docs/model-card.md): data -> pretrain -> sft (stages
-# B, C on the v1 instruction set; D on the current one) -> rank weight tuned on VALID -> evaluation -> checkpoint.
+# NatureLM-tiny from scratch with this repository's pipeline (docs/model-card.md): data -> pretrain (stage A) ->
+# sft (stage B) -> sft-gen (stage C, shipped) -> rank weight tuned on VALID -> evaluation -> checkpoint.
 TINY := runs/naturelm-tiny
 RANK_WEIGHT ?= 3.0
 naturelm-tiny: setup
-	$(BIN)/naturelm data build --recipe configs/naturelm-tiny/data-v1.yaml --out data_build/model-tiny-v1
 	$(BIN)/naturelm data build --recipe tiny --out data_build/model-tiny
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train pretrain --config configs/naturelm-tiny/pretrain.yaml --out $(TINY)/pretrain
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft.yaml --out $(TINY)/sft
-	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft-long.yaml --out $(TINY)/sft-long
-	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft-final.yaml --out $(TINY)/sft-final
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft-gen.yaml --out $(TINY)/sft-gen
 	mkdir -p checkpoints/naturelm-tiny && cp $(TINY)/sft-gen/config.json $(TINY)/sft-gen/model.safetensors \
 	  $(TINY)/sft-gen/tokenizer.json $(TINY)/sft-gen/naturelm_tokenizer.json checkpoints/naturelm-tiny/
@@ -79,7 +76,7 @@ naturelm-tiny: setup
 	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks property_optimization,bbb_classification,\
 	bbb_optimization,protein_generation,text_to_protein,rna_generation,composition_to_material,property_to_material,\
 	guide_rna --limit 100 --data data_build/model-tiny --out $(TINY)/eval-tasks100
-	OMP_NUM_THREADS=1 $(BIN)/python bench/tiny_curve.py --update-results --stages $(TINY)/sft $(TINY)/sft-long $(TINY)/sft-final $(TINY)/sft-gen \
+	OMP_NUM_THREADS=1 $(BIN)/python bench/tiny_curve.py --update-results --stages $(TINY)/sft $(TINY)/sft-gen \
 	  --data data_build/model-tiny --limit 50 --weight $(RANK_WEIGHT) \
 	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
 	$(BIN)/python bench/tiny_eval_summary.py --update-results $(TINY)/eval $(TINY)/eval-fwd $(TINY)/eval-naming $(TINY)/eval-tasks \

@@ -136,7 +136,7 @@ def hf_trainer(data, tok, steps: int, micro: int, max_length: int, seed: int, pa
 
 ARMS = {  # name -> (torch threads, LM head on labelled positions only, torch.compile)
     "v1": (1, False, False), "labelled": (1, True, False), "threads2": (2, False, False), "v2": (2, True, False),
-    "v2_compile": (2, True, True),
+    "v2_compile": (2, True, True), "compile1": (1, False, True),
 }
 
 
