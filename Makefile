@@ -43,6 +43,8 @@ test-all: setup
 # sft (stage B) -> sft-gen (stage C, shipped) -> rank weight tuned on VALID -> evaluation -> checkpoint.
 TINY := runs/naturelm-tiny
 RANK_WEIGHT ?= 3.0
+EVAL := OMP_NUM_THREADS=1 $(BIN)/naturelm eval --data data_build/model-tiny
+RANKING := OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny --update-results
 naturelm-tiny: setup
 	$(BIN)/naturelm data build --recipe tiny --out data_build/model-tiny
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train pretrain --config configs/naturelm-tiny/pretrain.yaml --out $(TINY)/pretrain
@@ -55,32 +57,33 @@ naturelm-tiny: setup
 	$(BIN)/python -c "from naturelm.data.card import record_reproduction as r; \
 	  r('checkpoints/naturelm-tiny/data_card.json', 'data_build/model-tiny/card.json')"  # sha256 vs the shipped card
 	cp data_build/model-tiny/card.json checkpoints/naturelm-tiny/data_card.json
-	$(BIN)/naturelm eval --model retrosim --tasks retrosynthesis --data data_build/model-tiny --out $(TINY)/eval-retrosim
-	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny --update-results \
-	  --split valid --limit 300 --model-beams 0 --processes 2
-	OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny --update-results \
-	  --split test --weight $(RANK_WEIGHT) --model-beams 10 --processes 2 \
+	$(EVAL) --model retrosim,retrosim-leakfree --tasks retrosynthesis --out $(TINY)/eval-retrosim
+	$(RANKING) --split valid --limit 300 --model-beams 0 --processes 2
+	$(RANKING) --split test --weight $(RANK_WEIGHT) --model-beams 10 --processes 2 \
 	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,retrosim --rank --rank-weight $(RANK_WEIGHT) \
-	  --tasks retrosynthesis,retrosynthesis_rag,forward --limit 200 --data data_build/model-tiny --out $(TINY)/eval
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks forward,forward_rag --limit 60 \
-	  --data data_build/model-tiny --out $(TINY)/eval-fwd
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny,nispo,openclatura,opsin \
-	  --tasks smiles_to_iupac,iupac_to_smiles --limit 40 --data data_build/model-tiny --out $(TINY)/eval-naming
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks molecule_generation,material_generation \
-	  --limit 200 --data data_build/model-tiny --out $(TINY)/eval-tasks
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks property_to_molecule --limit 100 \
-	  --data data_build/model-tiny --out $(TINY)/eval-p2m
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --temperature 0.5 \
-	  --tasks molecule_generation,material_generation --limit 200 --data data_build/model-tiny --out $(TINY)/eval-t05
-	OMP_NUM_THREADS=1 $(BIN)/naturelm eval --model checkpoints/naturelm-tiny --tasks property_optimization,bbb_classification,\
-	bbb_optimization,protein_generation,text_to_protein,rna_generation,composition_to_material,property_to_material,\
-	guide_rna --limit 100 --data data_build/model-tiny --out $(TINY)/eval-tasks100
+	$(RANKING) --split test --weight $(RANK_WEIGHT) --model-beams 0 --processes 2 --out bench/results/retro_ranking_test_leak-free.json \
+	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim-leakfree/retrosynthesis.jsonl
+	OMP_NUM_THREADS=1 $(BIN)/python bench/forward_ranking.py --model checkpoints/naturelm-tiny --limit 0 --valid 100 --pool union \
+	  --model-beams 5 --write-weight
+	$(EVAL) --model checkpoints/naturelm-tiny,templates --rank --tasks forward --out $(TINY)/eval-fwd
+	$(EVAL) --model checkpoints/naturelm-tiny,retrosim --rank --rank-weight $(RANK_WEIGHT) \
+	  --tasks retrosynthesis,retrosynthesis_rag,forward_rag --limit 200 --out $(TINY)/eval
+	$(EVAL) --model checkpoints/naturelm-tiny --tasks molecule_generation,material_generation,composition_to_material,guide_rna \
+	  --limit 200 --out $(TINY)/eval-gen
+	$(EVAL) --model checkpoints/naturelm-tiny --temperature 0.5 --tasks molecule_generation,material_generation --limit 200 \
+	  --out $(TINY)/eval-t05
+	$(EVAL) --model checkpoints/naturelm-tiny --tasks property_to_molecule --limit 100 --out $(TINY)/eval-p2m
+	$(EVAL) --model checkpoints/naturelm-tiny --tasks property_optimization,bbb_classification,bbb_optimization,\
+	protein_generation,text_to_protein,rna_generation,property_to_material --limit 100 --out $(TINY)/eval-tasks100
+	$(EVAL) --model checkpoints/naturelm-tiny,ligand_retrieval,ligand_random,biopython \
+	  --tasks protein_to_molecule,dna_to_protein,protein_to_dna,protein_to_rna --limit 100 --out $(TINY)/eval-cross
+	$(EVAL) --model checkpoints/naturelm-tiny,nispo,openclatura,opsin --tasks smiles_to_iupac,iupac_to_smiles --limit 40 \
+	  --out $(TINY)/eval-naming
 	OMP_NUM_THREADS=1 $(BIN)/python bench/tiny_curve.py --update-results --stages $(TINY)/sft $(TINY)/sft-gen \
 	  --data data_build/model-tiny --limit 50 --weight $(RANK_WEIGHT) \
 	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
-	$(BIN)/python bench/tiny_eval_summary.py --update-results $(TINY)/eval $(TINY)/eval-fwd $(TINY)/eval-naming $(TINY)/eval-tasks \
-	  $(TINY)/eval-p2m $(TINY)/eval-t05 $(TINY)/eval-tasks100
+	$(BIN)/python bench/tiny_eval_summary.py --update-results $(addprefix $(TINY)/,eval eval-fwd eval-gen eval-t05 eval-p2m \
+	  eval-tasks100 eval-cross eval-naming)
 
 bench: setup
 	$(BIN)/python bench/run_all.py
