@@ -40,50 +40,57 @@ test-all: setup
 	$(BIN)/python -m pytest -q -m ''
 
 # NatureLM-tiny from scratch with this repository's pipeline (docs/model-card.md): data -> pretrain (stage A) ->
-# sft (stage B) -> sft-gen (stage C, shipped) -> rank weight tuned on VALID -> evaluation -> checkpoint.
+# sft (stage B) -> sft-gen (stage C, shipped) -> ranking weights tuned on VALID -> evaluation -> checkpoint.
 TINY := runs/naturelm-tiny
-RANK_WEIGHT ?= 3.0
+CKPT := checkpoints/naturelm-tiny
 EVAL := OMP_NUM_THREADS=1 $(BIN)/naturelm eval --data data_build/model-tiny
-RANKING := OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model checkpoints/naturelm-tiny --data data_build/model-tiny --update-results
+RANKING := OMP_NUM_THREADS=1 $(BIN)/python bench/retro_ranking.py --model $(CKPT) --data data_build/model-tiny --update-results
+RETROSIM := $(TINY)/eval-retrosim/predictions
+# the weight bench/retro_ranking.py chose on validation reactions (read when the line runs)
+RANK_WEIGHT = $$($(BIN)/python -c "import json; print(json.load(open('bench/results/retro_ranking_valid.json'))['best_weight'])")
 naturelm-tiny: setup
 	$(BIN)/naturelm data build --recipe tiny --out data_build/model-tiny
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train pretrain --config configs/naturelm-tiny/pretrain.yaml --out $(TINY)/pretrain
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft.yaml --out $(TINY)/sft
 	OMP_NUM_THREADS=1 $(BIN)/naturelm train sft --config configs/naturelm-tiny/sft-gen.yaml --out $(TINY)/sft-gen
-	mkdir -p checkpoints/naturelm-tiny && cp $(TINY)/sft-gen/config.json $(TINY)/sft-gen/model.safetensors \
-	  $(TINY)/sft-gen/tokenizer.json $(TINY)/sft-gen/naturelm_tokenizer.json checkpoints/naturelm-tiny/
-	$(BIN)/python -c "import json,sys; p='$(TINY)/sft-gen/generation_config.json'; c=json.load(open(p)); \
-	  c['naturelm_rank_weight']=float(sys.argv[1]); json.dump(c, open('checkpoints/naturelm-tiny/generation_config.json','w'), indent=2)" $(RANK_WEIGHT)
+	mkdir -p $(CKPT) && cp $(TINY)/sft-gen/config.json $(TINY)/sft-gen/model.safetensors $(TINY)/sft-gen/tokenizer.json \
+	  $(TINY)/sft-gen/naturelm_tokenizer.json $(TINY)/sft-gen/generation_config.json $(CKPT)/
 	$(BIN)/python -c "from naturelm.data.card import record_reproduction as r; \
-	  r('checkpoints/naturelm-tiny/data_card.json', 'data_build/model-tiny/card.json')"  # sha256 vs the shipped card
-	cp data_build/model-tiny/card.json checkpoints/naturelm-tiny/data_card.json
+	  r('$(CKPT)/data_card.json', 'data_build/model-tiny/card.json')"  # sha256 vs the shipped card
+	cp data_build/model-tiny/card.json $(CKPT)/data_card.json
 	$(EVAL) --model retrosim,retrosim-leakfree --tasks retrosynthesis --out $(TINY)/eval-retrosim
 	$(RANKING) --split valid --limit 300 --model-beams 0 --processes 2
-	$(RANKING) --split test --weight $(RANK_WEIGHT) --model-beams 10 --processes 2 \
-	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
+	$(BIN)/python -c "import json,sys; p='$(CKPT)/generation_config.json'; c=json.load(open(p)); \
+	  c['naturelm_rank_weight']=float(sys.argv[1]); json.dump(c, open(p,'w'), indent=2)" $(RANK_WEIGHT)
+	$(RANKING) --split test --weight $(RANK_WEIGHT) --model-beams 0 --processes 2 \
+	  --retrosim-predictions $(RETROSIM)/retrosim/retrosynthesis.jsonl
 	$(RANKING) --split test --weight $(RANK_WEIGHT) --model-beams 0 --processes 2 --out bench/results/retro_ranking_test_leak-free.json \
-	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim-leakfree/retrosynthesis.jsonl
-	OMP_NUM_THREADS=1 $(BIN)/python bench/forward_ranking.py --model checkpoints/naturelm-tiny --limit 0 --valid 100 --pool union \
-	  --model-beams 5 --write-weight
-	$(EVAL) --model checkpoints/naturelm-tiny,templates --rank --tasks forward --out $(TINY)/eval-fwd
-	$(EVAL) --model checkpoints/naturelm-tiny,retrosim --rank --rank-weight $(RANK_WEIGHT) \
-	  --tasks retrosynthesis,retrosynthesis_rag,forward_rag --limit 200 --out $(TINY)/eval
-	$(EVAL) --model checkpoints/naturelm-tiny --tasks molecule_generation,material_generation,composition_to_material,guide_rna \
+	  --retrosim-predictions $(RETROSIM)/retrosim-leakfree/retrosynthesis.jsonl
+	$(RANKING) --split test --limit 500 --weight $(RANK_WEIGHT) --model-beams 10 --processes 2 \
+	  --out bench/results/retro_ranking_test_beams.json --retrosim-predictions $(RETROSIM)/retrosim/retrosynthesis.jsonl
+	OMP_NUM_THREADS=1 $(BIN)/python bench/forward_ranking.py --model $(CKPT) --limit 0 --valid 100 --pool union \
+	  --model-beams 5 --write-weight --out bench/results/forward_ranking_valid.json
+	$(EVAL) --model $(CKPT),templates --rank --tasks forward --out $(TINY)/eval-fwd
+	OMP_NUM_THREADS=1 $(BIN)/python bench/material_ranking.py --model $(CKPT) --data data_build/model-tiny --split valid \
+	  --limit 200 --write-weight --update-results
+	$(EVAL) --model $(CKPT),smact --rank --tasks composition_to_material --limit 200 --out $(TINY)/eval-comp
+	$(EVAL) --model $(CKPT) --tasks molecule_generation,material_generation,composition_to_material,guide_rna \
 	  --limit 200 --out $(TINY)/eval-gen
-	$(EVAL) --model checkpoints/naturelm-tiny --temperature 0.5 --tasks molecule_generation,material_generation --limit 200 \
+	$(EVAL) --model $(CKPT) --temperature 0.5 --tasks molecule_generation,material_generation --limit 200 \
 	  --out $(TINY)/eval-t05
-	$(EVAL) --model checkpoints/naturelm-tiny --tasks property_to_molecule --limit 100 --out $(TINY)/eval-p2m
-	$(EVAL) --model checkpoints/naturelm-tiny --tasks property_optimization,bbb_classification,bbb_optimization,\
+	$(EVAL) --model $(CKPT) --tasks property_to_molecule --limit 100 --out $(TINY)/eval-p2m
+	$(EVAL) --model $(CKPT) --tasks property_optimization,bbb_classification,bbb_optimization,\
 	protein_generation,text_to_protein,rna_generation,property_to_material --limit 100 --out $(TINY)/eval-tasks100
-	$(EVAL) --model checkpoints/naturelm-tiny,ligand_retrieval,ligand_random,biopython \
+	$(EVAL) --model $(CKPT),ligand_retrieval,ligand_random,biopython \
 	  --tasks protein_to_molecule,dna_to_protein,protein_to_dna,protein_to_rna --limit 100 --out $(TINY)/eval-cross
-	$(EVAL) --model checkpoints/naturelm-tiny,nispo,openclatura,opsin --tasks smiles_to_iupac,iupac_to_smiles --limit 40 \
+	$(EVAL) --model $(CKPT),nispo,openclatura,opsin --tasks smiles_to_iupac,iupac_to_smiles --limit 40 \
 	  --out $(TINY)/eval-naming
 	OMP_NUM_THREADS=1 $(BIN)/python bench/tiny_curve.py --update-results --stages $(TINY)/sft $(TINY)/sft-gen \
 	  --data data_build/model-tiny --limit 50 --weight $(RANK_WEIGHT) \
-	  --retrosim-predictions $(TINY)/eval-retrosim/predictions/retrosim/retrosynthesis.jsonl
-	$(BIN)/python bench/tiny_eval_summary.py --update-results $(addprefix $(TINY)/,eval eval-fwd eval-gen eval-t05 eval-p2m \
-	  eval-tasks100 eval-cross eval-naming)
+	  --retrosim-predictions $(RETROSIM)/retrosim/retrosynthesis.jsonl
+	$(BIN)/python bench/tiny_eval_summary.py --update-results $(addprefix $(TINY)/,eval-fwd eval-comp eval-gen eval-t05 \
+	  eval-p2m eval-tasks100 eval-cross eval-naming)
+	$(BIN)/python bench/tiny_card.py --write
 
 bench: setup
 	$(BIN)/python bench/run_all.py

@@ -1,18 +1,24 @@
 """The measured tables of docs/inference.md's CPU section, written from bench/results/cpu_inference.json.
 
-The block between `<!-- cpu_inference:begin -->` and `<!-- cpu_inference:end -->` is replaced, so the numbers the
-docs quote are the JSON's, never retyped.
+The block `<!-- generated:cpu-inference -->` of docs/inference.md is written from the JSON (bench/doc_blocks.py),
+so the numbers the docs quote are the JSON's, never retyped.
 
-    python bench/cpu_inference_doc.py [--json bench/results/cpu_inference.json] [--doc docs/inference.md]
+    python bench/cpu_inference_doc.py            # print the block
+    python bench/cpu_inference_doc.py --check    # exit 1 if docs/inference.md's block differs from the JSON
+    python bench/cpu_inference_doc.py --write    # rewrite it
 """
 from __future__ import annotations
 
-import argparse
 import json
+import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/doc_blocks.py, also when imported
+import doc_blocks  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
-BEGIN, END = "<!-- cpu_inference:begin -->", "<!-- cpu_inference:end -->"
+RESULTS = ROOT / "bench" / "results" / "cpu_inference.json"
+DOC = ROOT / "docs" / "inference.md"
 NAMES = {"hf_fp32": "HF `generate` fp32", "ours_fp32": "ours fp32", "ours_int8": "ours int8",
          "ours_int8dyn": "ours int8-dynamic", "ours_int4": "ours int4"}
 QUANTIZED = ("ours_int8", "ours_int8dyn", "ours_int4")
@@ -79,7 +85,7 @@ def settings_line(s: dict) -> str:
 
 
 def render(data: dict) -> str:
-    out = [BEGIN, "<!-- written by bench/cpu_inference_doc.py from bench/results/cpu_inference.json -->", ""]
+    out = ["<!-- written by bench/cpu_inference_doc.py from bench/results/cpu_inference.json -->", ""]
     settings = data.get("settings_by_section", {})
     tiny, big = data.get("tiny"), data.get("1b")
     if tiny:
@@ -121,23 +127,9 @@ def render(data: dict) -> str:
     for name in ("tiny", "1b"):
         if name in settings:
             out += [f"- {name}: {settings_line(settings[name])}"]
-    out += ["", END]
-    return "\n".join(out)
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "cpu_inference.json"))
-    ap.add_argument("--doc", default=str(ROOT / "docs" / "inference.md"))
-    args = ap.parse_args()
-    doc = Path(args.doc).read_text()
-    if BEGIN not in doc or END not in doc:
-        raise SystemExit(f"{args.doc}: no {BEGIN} ... {END} block to replace")
-    block = render(json.loads(Path(args.json).read_text()))
-    head, rest = doc.split(BEGIN, 1)
-    Path(args.doc).write_text(head + block + rest.split(END, 1)[1])
-    print(f"wrote the measured block of {args.doc}")
+    return "\n".join(out) + "\n\n"
 
 
 if __name__ == "__main__":
-    main()
+    doc_blocks.cli(__doc__, DOC, lambda: {"cpu-inference": render(json.loads(RESULTS.read_text()))},
+                   "bench/cpu_inference_doc.py")

@@ -38,10 +38,9 @@ def seconds_at(metrics: Path) -> dict[int, float]:
 
 
 def val_loss_at(metrics: Path, step: int) -> float | None:
-    """The validation loss logged at the latest step <= `step` (None: none logged yet)."""
+    """The validation loss logged at exactly `step` (None: none was measured there)."""
     logged = [json.loads(line) for line in metrics.open()]
-    logged = [m for m in logged if "val_loss" in m and m["step"] <= step]
-    return logged[-1]["val_loss"] if logged else None
+    return next((m["val_loss"] for m in reversed(logged) if m["step"] == step and "val_loss" in m), None)
 
 
 def stage_points(stage: Path, tmp: Path) -> list[tuple[int, Path]]:

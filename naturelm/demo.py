@@ -80,7 +80,7 @@ def model_tour(lm, seed: int = 0) -> list[dict]:
         rows.append(_row("SMILES → IUPAC", aspirin, g, drawing=molecule_svg(aspirin)))
     for g in lm.generate_molecules(n=3, QED=0.8, seed=seed):
         rows.append(_row("molecule with QED 0.8", "QED=0.8", g, drawing=molecule_svg(g.canonical) if g.valid else ""))
-    g = lm.design_protein("soluble", n=1, seed=seed, max_new_tokens=200)[0]
+    g = lm.design_protein("soluble", n=1, seed=seed, max_new_tokens=380)[0]  # SFT pairs were at most 384 tokens
     rows.append(_row("soluble protein", "soluble", g, note=f"{len(g.entity)} residues"))
     for g in lm.design_rna(n=2, seed=seed):
         note, drawing = "", ""

@@ -1,5 +1,6 @@
-"""The model card's data tables are generated from the committed bench/results JSON (bench/tiny_card.py): the
-committed card matches its JSON, the renderer turns hand-made JSON into exactly the expected rows, and a missing
+"""The model card's data tables are generated from the committed bench/results JSON (bench/tiny_card.py, and
+docs/inference.md's by bench/cpu_inference_doc.py, both through bench/doc_blocks.py): the committed docs match their
+JSON, the renderer turns hand-made JSON into exactly the expected rows, and a missing
 key or a null is an error naming the file and the key, never a blank cell."""
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ def test_the_committed_card_matches_its_json():
 def test_every_table_has_its_block_in_the_card():
     text = (REPO / "docs" / "model-card.md").read_text()
     for name in card.TABLES:
-        assert text.count(f"<!-- card:{name} -->") == 1 and text.count(f"<!-- /card:{name} -->") == 1, name
+        assert text.count(f"<!-- generated:{name} -->") == 1 and text.count(f"<!-- /generated:{name} -->") == 1, name
 
 
 def test_a_hand_made_json_gives_exactly_the_expected_rows(tmp_path):
@@ -92,6 +93,16 @@ def test_a_missing_key_or_null_names_the_file_and_the_key(tmp_path, doc, field, 
     assert message in str(err.value)
 
 
+def test_an_optional_key_prints_null_as_a_dash_but_must_exist(tmp_path):
+    results = _results(tmp_path, {"rows": [{"loss": None}, {"loss": 0.51234}]})
+    table = dict(header=("loss",), rows=[("{s/rows/0/loss?:.3f}",), ("{s/rows/1/loss?:.3f}",)])
+    assert card.render(table, results).splitlines()[2:] == ["| — |", "| 0.512 |"]
+    with pytest.raises(DataFileError, match="missing key rows/0/val_loss"):
+        card.render(dict(header=("a",), rows=[("{s/rows/0/val_loss?:.3f}",)]), results)
+    with pytest.raises(DataFileError, match="key rows/0/loss is null"):
+        card.render(dict(header=("a",), rows=[("{s/rows/0/loss:.3f}",)]), results)
+
+
 def test_a_missing_results_file_is_named(tmp_path):
     results = card.Results(tmp_path, {"s": ("absent.json", "")})
     with pytest.raises(DataFileError, match="bench/results/absent.json: not found"):
@@ -102,14 +113,22 @@ def test_update_rewrites_stale_blocks_only_and_names_them(tmp_path):
     results = _results(tmp_path, {"a": 0.5})
     tables = {"one": dict(header=("x",), rows=[("{s/a:pct1}",)]), "two": dict(header=("y",), rows=[("z",)])}
     fresh = "| y |\n|---|\n| z |\n\n"
-    text = ("intro\n<!-- card:one -->\n| x |\n|---|\n| 49.0 |\n<!-- /card:one -->\n"
-            f"mid\n<!-- card:two -->\n{fresh}<!-- /card:two -->\n")
+    text = ("intro\n<!-- generated:one -->\n| x |\n|---|\n| 49.0 |\n<!-- /generated:one -->\n"
+            f"mid\n<!-- generated:two -->\n{fresh}<!-- /generated:two -->\n")
     new, changed = card.update(text, tables, results)
     assert changed == ["one"]
     assert new == text.replace("| 49.0 |\n", "| 50.0 |\n\n")
     assert card.update(new, tables, results) == (new, [])
-    with pytest.raises(DataFileError, match=r"tables without a block: \['two'\]"):
-        card.update("<!-- card:one -->\n<!-- /card:one -->\n", tables, results)
+    with pytest.raises(DataFileError, match=r"written blocks without a place: \['two'\]"):
+        card.update("<!-- generated:one -->\n<!-- /generated:one -->\n", tables, results)
+    with pytest.raises(DataFileError, match=r"generated blocks without a writer: \['three'\]"):
+        card.update(new + "<!-- generated:three -->\nx\n<!-- /generated:three -->\n", tables, results)
+
+
+def test_the_inference_doc_matches_its_json():
+    done = subprocess.run([sys.executable, str(REPO / "bench" / "cpu_inference_doc.py"), "--check"], cwd=REPO,
+                          text=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_check_fails_naming_the_block_that_drifted(tmp_path):
