@@ -39,7 +39,7 @@ SOURCES = {
     "retro": ("retro_ranking_test.json", "top_k"),  # full test set, RetroSim's top-10 ranked (--model-beams 0)
     "retro_run": ("retro_ranking_test.json", ""),  # its weight and n
     "retrolf": ("retro_ranking_test_leak-free.json", "top_k"),  # the same with the leak-free RetroSim index
-    "beams": ("retro_ranking_test_beams.json", "top_k"),  # first 500 test products, + the model's 10 beams
+    "beams": ("retro_ranking_test_beams.json", "top_k"),  # first 1,000 test products, + the model's 10 beams
     "beams_run": ("retro_ranking_test_beams.json", ""),
     "valid": ("retro_ranking_valid.json", ""),  # the weight chosen on 300 validation reactions
     "gen": (EVAL, "runs/eval-gen/results/naturelm-tiny"),  # T = 0.7, 200 samples / prompts
