@@ -48,6 +48,21 @@ def one_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def short_generation(monkeypatch):
+    """NatureLM.generate capped at 8 new tokens and no redraws: a random model never closes its tag, so tests that
+    evaluate the random tiny checkpoint stay fast."""
+    from naturelm.api import NatureLM
+
+    real = NatureLM.generate
+
+    def short(self, prompts, **kw):
+        kw.update(max_new_tokens=8, max_retries=0)
+        return real(self, prompts, **kw)
+
+    monkeypatch.setattr(NatureLM, "generate", short)
+
+
 @pytest.fixture(scope="module")
 def lm(tiny_checkpoint):
     """The tiny checkpoint loaded as a NatureLM facade, one per test module."""

@@ -210,20 +210,12 @@ def test_eval_rank_gives_tool_model_and_ranked_rows(material_data, tmp_path):
     assert all(c["meta"]["atoms"] <= 40 for rec in stored for c in rec["candidates"])  # the data card's bound
 
 
-def test_cli_eval_rank_on_a_tiny_checkpoint(tiny_checkpoint, material_data, tmp_path, monkeypatch):
+def test_cli_eval_rank_on_a_tiny_checkpoint(tiny_checkpoint, material_data, tmp_path, short_generation):
     import typer
     from typer.testing import CliRunner
 
-    from naturelm.api import NatureLM
     from naturelm.eval.cli import app as eval_app
 
-    real = NatureLM.generate
-
-    def short(self, prompts, **kw):  # a random model never closes its tag: cap the length to keep this fast
-        kw.update(max_new_tokens=8, max_retries=0)
-        return real(self, prompts, **kw)
-
-    monkeypatch.setattr(NatureLM, "generate", short)
     root = typer.Typer()
     root.add_typer(eval_app, name="eval")
     out = tmp_path / "out"

@@ -233,16 +233,7 @@ def test_cli_with_the_opsin_baseline(tmp_path):
 
 
 @pytest.mark.skipif(importlib.util.find_spec("naturelm.api") is None, reason="naturelm/api.py (the engine) not written yet")
-def test_smoke_tiny_checkpoint(tiny_checkpoint, data_dir, tmp_path, monkeypatch):
-    from naturelm.api import NatureLM
-
-    real = NatureLM.generate
-
-    def short(self, prompts, **kw):  # a random model never closes its tag: cap the length to keep this fast
-        kw.update(max_new_tokens=8, max_retries=0)
-        return real(self, prompts, **kw)
-
-    monkeypatch.setattr(NatureLM, "generate", short)
+def test_smoke_tiny_checkpoint(tiny_checkpoint, data_dir, tmp_path, short_generation):
     out = tmp_path / "tiny"
     doc = run_eval([str(tiny_checkpoint)], tasks="retrosynthesis,bbb_classification,molecule_generation", data=data_dir,
                    out=out, limit=2, k=2, progress=False, rank=True, predictors={"retrosim": FakeRetroSim()})
