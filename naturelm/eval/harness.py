@@ -65,8 +65,9 @@ def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: f
         return ForwardTemplates.from_uspto50k()
     if spec == "smact":
         from naturelm.tasks.baselines.compositions import SmactCompositions
+        from naturelm.tasks.requests import cell_atom_bound
 
-        return SmactCompositions(max_atoms=_atoms_bound(data_dir))
+        return SmactCompositions(max_atoms=cell_atom_bound(Context(data_dir).data_card()))
     if spec in CROSS_DOMAIN_BASELINES:
         from naturelm.tasks.baselines import cross_domain
 
@@ -76,14 +77,6 @@ def load_predictor(spec: str, data_dir: str | Path | None = None, temperature: f
 
         return get_predictor(spec)
     raise ConfigError(f"model {spec!r} is neither a checkpoint directory nor a baseline ({', '.join(BASELINES)})")
-
-
-def _atoms_bound(data_dir) -> int | None:
-    """The data card's atoms-per-cell bound (`naturelm.tasks.requests.cell_atom_bound`), None without a card."""
-    from naturelm.tasks.requests import cell_atom_bound
-
-    card = Path(data_dir) / "card.json" if data_dir else None
-    return cell_atom_bound(json.loads(card.read_text())) if card is not None and card.is_file() else None
 
 
 def model_label(spec: str, taken: set[str]) -> str:
