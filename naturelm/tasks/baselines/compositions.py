@@ -19,6 +19,7 @@ RetroSim are ranked.
 """
 from __future__ import annotations
 
+import heapq
 import math
 
 from naturelm.errors import ConfigError
@@ -88,7 +89,7 @@ class SmactCompositions:
         scored: list[tuple[float, str, int, int]] = []  # (-score, codec text, atoms, assignment)
         looked = 0
         for total in range(n, min(self.max_atoms, n * self.max_coefficient) + 1):
-            if len(scored) >= k and n / total < -sorted(scored)[k - 1][0]:
+            if len(scored) >= k and n / total < -heapq.nsmallest(k, scored)[-1][0]:
                 break  # the score is at most n / atoms: no larger composition can enter the top k
             level = [c for c in _counts(n, total, self.max_coefficient) if math.gcd(*c) == 1]
             looked += len(level)
@@ -103,7 +104,7 @@ class SmactCompositions:
             if looked >= MAX_ENUMERATED:
                 break
         out = []
-        for neg, text, total, j in sorted(scored)[:k]:
+        for neg, text, total, j in heapq.nsmallest(k, scored):
             ox = ("alloy shortcut" if states is None and n > 1 else "one element" if states is None
                   else " ".join(f"{e}{_signed(int(x))}" for e, x in zip(els, table[j])))
             out.append(Candidate(text, -neg, self.name, True, {"formula": material_to_formula(text)[0], "atoms": total,
