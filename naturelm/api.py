@@ -46,11 +46,12 @@ FORWARD_RANK_WEIGHT = 8.0
 MATERIAL_METHODS = ("auto", "model", "ranked")
 MATERIAL_RANKED_SOURCE = "smact+model"
 MATERIAL_RANK_WEIGHT_KEY = "naturelm_material_rank_weight"  # generation_config.json: a tuned composition weight
-# Default weight of the composition tool's score (in (0, 1]) beside the model's mean log-probability:
-# bench/material_ranking.py's pick on the first 200 composition_to_material VALID records of data_build/model-tiny
-# for a NatureLM-tiny v2 training checkpoint (runs/dry/stageB; bench/results/material_ranking_valid.json):
+# Default weight of the composition tool's score (in (0, 1]) beside the model's mean log-probability, for checkpoints
+# without MATERIAL_RANK_WEIGHT_KEY: bench/material_ranking.py's pick on the first 200 composition_to_material VALID
+# records of data_build/model-tiny for a NatureLM-tiny v2 training checkpoint (runs/dry/stageB, not committed):
 # formula_match 4.5% at w=0 (the model prefers longer cells), 16.5% at 5, 17.0% at 15 and for the tool alone,
-# 17.5% from 30 on (the tool's order, the model breaking the tool's ties).
+# 17.5% from 30 on (the tool's order, the model breaking the tool's ties). The shipped checkpoint stores its own (15;
+# bench/results/material_ranking_valid.json).
 MATERIAL_RANK_WEIGHT = 30.0
 # What `_tool_ranked` copies from a tool candidate's meta into the ranked answer's.
 TOOL_META = ("template", "neighbour", "formula", "atoms", "oxidation_states")
