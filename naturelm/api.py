@@ -661,9 +661,11 @@ class NatureLM:
         A list of prompts takes one candidate list per prompt and gives one ranked list per prompt; all of them
         are scored together (each prompt run once, its candidates batched on its cache)."""
         many = not _one(prompt)
-        for where, pool in ([(f"candidates[{i}]", c) for i, c in enumerate(_listed("candidates", candidates))]
-                            if many else [("candidates", candidates)]):
-            _listed(where, pool)
+        if many:
+            for i, pool in enumerate(_listed("candidates", candidates)):
+                _listed(f"candidates[{i}]", pool)
+        else:
+            _listed("candidates", candidates)
         prompts, pools = (list(prompt), [list(c) for c in candidates]) if many else ([prompt], [list(candidates)])
         if len(pools) != len(prompts):
             raise ConfigError(f"rank: {len(prompts)} prompts but {len(pools)} candidate lists; give one list per prompt")
