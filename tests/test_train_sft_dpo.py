@@ -56,6 +56,9 @@ def test_full_sft_from_pretrained_init(data_dir, tiny_checkpoint, tmp_path):
     summary = run_inprocess("sft", cfg, tmp_path / "sft")
     losses = [r["loss"] for r in read_metrics(tmp_path / "sft")]
     assert losses[-1] < losses[0] and summary["train_pairs"] == 240
+    check = summary["entity_check"]  # verdict cached beside the data (this or the LoRA test's start checked it)
+    assert check["cache"] == str(data_dir / "check_cache" / "instructions" / "train.jsonl.json")
+    assert check["records_checked"] + check["records_from_cache"] == 240
     AutoModelForCausalLM.from_pretrained(tmp_path / "sft")
 
 

@@ -3,17 +3,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 HASHED = ("pretrain", "instructions", "tokenizer")
 
 
-def file_sha256(path: Path) -> str:
-    """sha256 of a file's bytes, read in 1 MiB blocks (built files, shards, cached indices)."""
+def file_sha256(path: Path, progress: bool = False) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks (built files, shards, cached indices). `progress`: a bar on
+    stderr once hashing has taken more than a second (a large file on a slow disk)."""
+    from tqdm.auto import tqdm
+
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open(path, "rb") as f, tqdm(total=os.fstat(f.fileno()).st_size, desc=f"sha256 {Path(path).name}", unit="B",
+                                     unit_scale=True, delay=1.0, disable=not progress, leave=False) as bar:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
+            bar.update(len(chunk))
     return h.hexdigest()
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from naturelm.errors import ConfigError, DataFileError, DataSourceMissing, EntityError, TagError
+from naturelm.train.entity_check import CachedVerdicts, EntityCheck, cache_places
 
 IGNORE = -100
 
@@ -260,35 +261,6 @@ def _require_text(path, line: int, rec: dict, required: tuple[str, ...]) -> None
 INVALID_ENTITY_POLICIES = ("refuse", "skip")
 
 
-class EntityCheck:
-    """Training text whose tagged entities encode but are not valid in their domain: a SMILES in a molecule tag
-    (`<mol>`, `<product>`, `<reactants>`, ...) that RDKit cannot read. Sequences and materials are checked by the
-    tokenizer itself. Each distinct entity is checked once (memoised)."""
-
-    def __init__(self):
-        from naturelm.language.tags import TAGS
-
-        self._seen: dict[str, str | None] = {}
-        self._opening = tuple(t.open for t in TAGS.values() if t.domain == "molecule")
-
-    def problem(self, text: str) -> str | None:
-        """Why the first invalid entity of `text` is invalid, None when all are valid."""
-        from naturelm.language.codecs import mol_from_smiles
-        from naturelm.language.tags import find_entities
-
-        if not any(tag in text for tag in self._opening):  # most texts hold no molecule: no tag parsing
-            return None
-        for span in find_entities(text):
-            if span.tag.domain != "molecule" or not span.text:
-                continue
-            if span.text not in self._seen:  # one RDKit parse (no canonical writing) per distinct SMILES
-                valid = mol_from_smiles(span.text) is not None
-                self._seen[span.text] = None if valid else f"<{span.tag.name}>{span.text[:60]}: RDKit cannot read it"
-            if self._seen[span.text] is not None:
-                return self._seen[span.text]
-        return None
-
-
 def bucketed_schedule(lengths: np.ndarray, global_batch: int, seed: int, epoch: int, window: int) -> list[np.ndarray]:
     """One epoch of global batches: shuffle, sort by length inside windows of `window` batches, shuffle batch order.
 
@@ -365,28 +337,30 @@ def encode_pair(tok, instruction: str, response: str) -> tuple[list[int], list[i
     return p + r, [IGNORE] * len(p) + r
 
 
-def encode_checked(tok, path, numbered, fields: tuple[str, ...], invalid_entities: str = "refuse"):
+def encode_checked(tok, path, numbered, fields: tuple[str, ...], invalid_entities: str = "refuse",
+                   verdicts: CachedVerdicts | None = None, progress: bool = False):
     """Encode every record's `fields` pairs (`encode_pair`; one pair for SFT, two for DPO) before training starts.
 
     A record whose text cannot be encoded (bad tags, characters outside an entity's alphabet) or holds an entity
-    that is not valid (`EntityCheck`: SMILES RDKit cannot read) is invalid. `invalid_entities="refuse"` (the
-    default) raises a DataFileError with their count, the first line numbers and the first reason; "skip" drops
-    them. Returns ([(line, record, [(ids, labels), ...])] of the valid records, Counter of invalid ones by reason).
+    that is not valid (`EntityCheck`: SMILES RDKit cannot read; answered by `verdicts`, the check's cached
+    verdicts of the file, when given) is invalid. `invalid_entities="refuse"` (the default) raises a
+    DataFileError with their count, the first line numbers and the first reason; "skip" drops them. `progress`: a
+    bar on stderr once this has taken more than two seconds. Returns ([(line, record, [(ids, labels), ...])] of the
+    valid records, Counter of invalid ones by reason).
     """
     from collections import Counter
 
-    from naturelm.language.tags import TAGS
+    from tqdm.auto import tqdm
 
-    opening = {t.open for t in TAGS.values()}
     if invalid_entities not in INVALID_ENTITY_POLICIES:
         raise ConfigError(f"data.invalid_entities={invalid_entities!r}; use one of {INVALID_ENTITY_POLICIES}")
     check, kept, invalid, bad = EntityCheck(), [], Counter(), []
-    for line, rec in numbered:
+    for line, rec in tqdm(numbered, desc=f"checking {Path(str(path)).name}", unit="rec", delay=2.0, mininterval=1.0,
+                          disable=not progress, leave=False):
         prompt, *answers = (rec[f] for f in fields)
         try:
             encoded = [encode_pair(tok, prompt, answer) for answer in answers]
-            bare = prompt.strip() in opening
-            problem = next(filter(None, (check.problem(t) for t in ([] if bare else [prompt]) + answers)), None)
+            problem = check.record_problem(rec, fields) if verdicts is None else verdicts.problem(line, rec)
             reason = "invalid_entity"
         except (EntityError, TagError) as exc:
             problem, reason = str(exc), "unencodable_text"
@@ -395,6 +369,8 @@ def encode_checked(tok, path, numbered, fields: tuple[str, ...], invalid_entitie
             continue
         invalid[reason] += 1
         bad.append((line, problem))
+    if verdicts is not None:
+        verdicts.save()  # before a refusal: the next start refuses the same lines without RDKit
     if bad and invalid_entities == "refuse":
         lines = ", ".join(str(n) for n, _ in bad[:5]) + (", ..." if len(bad) > 5 else "")
         raise DataFileError(path, f"{len(bad)} record(s) with invalid entities or text (lines {lines}); first: "
@@ -408,15 +384,20 @@ class SFTData(_Bucketed):
 
     The whole file is validated before training starts (`read_numbered`, `encode_checked`): a truncated line or a
     record without `instruction`/`response` text is a DataFileError naming the line; records with invalid
-    entities are refused (default) or skipped and counted (`invalid`), per `invalid_entities`."""
+    entities are refused (default) or skipped and counted (`invalid`), per `invalid_entities`. The entity check's
+    verdicts are cached by the file's sha256 beside the data, else in `run_dir` (`naturelm.train.entity_check`);
+    `entity_check` says what this start did. `progress`: progress bars and cache messages on stderr."""
 
     def __init__(self, data_dir, split: str, tok, max_length: int, global_batch: int, seed: int,
                  tasks: list[str] | None = None, max_examples: int | None = None, window: int = 64,
                  records: list[dict] | None = None, task_repeats: dict[str, int] | None = None,
-                 invalid_entities: str = "refuse"):
+                 invalid_entities: str = "refuse", run_dir=None, progress: bool = True):
         fields = ("instruction", "response")
+        verdicts = None
         if records is None:
             path = _require(Path(data_dir) / "instructions" / f"{split}.jsonl", "instruction set")
+            # hashed before it is read: the verdict is keyed by the bytes that are then checked
+            verdicts = CachedVerdicts(path, fields, cache_places(path, data_dir, run_dir), report=progress)
             numbered = read_numbered(path, fields)
         else:
             path = "<records>"
@@ -427,7 +408,8 @@ class SFTData(_Bucketed):
             numbered = [(n, r) for n, r in numbered if r.get("task") in set(tasks)]
         if max_examples:
             numbered = numbered[: int(max_examples)]
-        kept, self.invalid = encode_checked(tok, path, numbered, fields, invalid_entities)
+        kept, self.invalid = encode_checked(tok, path, numbered, fields, invalid_entities, verdicts, progress)
+        self.entity_check = verdicts.summary() if verdicts is not None else {"cache": None}
         self.ids, self.labels, self.skipped = [], [], 0
         for _, rec, ((ids, labels),) in kept:
             repeats = max(1, int(task_repeats.get(rec.get("task"), 1))) if task_repeats else 1
