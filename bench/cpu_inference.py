@@ -1,4 +1,5 @@
-"""CPU inference: HF `generate` fp32 (baseline) against our engine in fp32, int8, int8-dynamic and int4, in one run.
+"""CPU inference: HF `generate` fp32 (baseline) against our engine in fp32, fp16, int8, int8-dynamic and int4, in one
+run.
 
 Two models: a 1B-shaped Llama with the released vocabulary (130,239 ids; random weights, seed 0, built once in
 bfloat16 and saved to a scratch directory) and NatureLM-tiny (checkpoints/naturelm-tiny). Per path: tokens/s
@@ -12,7 +13,7 @@ USPTO-50k test products).
 
 The machine is shared: every path of a model runs once per round, in a rotated order, and the JSON reports the
 medians over rounds with every round's numbers. Each model's paths share one process (the 1B one holds about
-9 GB: its fp32, int8, int8-dynamic and int4 copies). A section skipped (--skip-big / --skip-tiny) is kept from
+12 GB: its fp32, fp16, int8, int8-dynamic and int4 copies). A section skipped (--skip-big / --skip-tiny) is kept from
 the output file. `bench/cpu_inference_doc.py` writes docs/inference.md's tables from the JSON.
 
     python bench/cpu_inference.py [--rounds 3] [--big-tokens 16] [--tiny-tokens 64] [--retro 100] [--note TEXT]
@@ -35,9 +36,10 @@ from results_path import add_output_args, output_path  # noqa: E402
 from generate_throughput import PRODUCTS, PeakRSS, hf_tokens  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ("hf_fp32", "ours_fp32", "ours_int8", "ours_int8dyn", "ours_int4")
-QUANT = {"hf_fp32": None, "ours_fp32": None, "ours_int8": "int8", "ours_int8dyn": "int8-dynamic", "ours_int4": "int4"}
-QUANTIZED = ("ours_int8", "ours_int8dyn", "ours_int4")
+PATHS = ("hf_fp32", "ours_fp32", "ours_fp16", "ours_int8", "ours_int8dyn", "ours_int4")
+QUANT = {"hf_fp32": None, "ours_fp32": None, "ours_fp16": "fp16", "ours_int8": "int8", "ours_int8dyn": "int8-dynamic",
+         "ours_int4": "int4"}
+QUANTIZED = ("ours_fp16", "ours_int8", "ours_int8dyn", "ours_int4")
 COMPUTES = {
     "greedy_b1": "2 prompts one by one, greedy, unconstrained; HF generate(do_sample=False) / our Engine.sample",
     "greedy_b8": "8 prompts in one left-padded batch, greedy",
@@ -231,10 +233,10 @@ def rss() -> int:
 
 
 def model_bytes(model) -> int:
-    """Parameters, buffers and fbgemm's packed int8 weights (int8-dynamic layers hold no buffer)."""
-    from naturelm.generate.quantize import Int8DynamicLinear
+    """Parameters, buffers and fbgemm's packed weights (int8-dynamic and fp16 layers hold them outside buffers)."""
+    from naturelm.generate.quantize import Fp16Linear, Int8DynamicLinear
 
-    packed = sum(m.packed_bytes() for m in model.modules() if isinstance(m, Int8DynamicLinear))
+    packed = sum(m.packed_bytes() for m in model.modules() if isinstance(m, (Int8DynamicLinear, Fp16Linear)))
     return packed + sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
 
 

@@ -128,7 +128,7 @@ class NatureLM:
         """Our checkpoint directory or a released NatureLM one as downloaded (docs/released-checkpoints.md): its
         vocabulary rebuilt by `NatureTokenizer.from_released`, no remote code; prompts in the tokenizer's format.
 
-        `quantize`: "int8", "int8-dynamic" or "int4" quantization for CPU decoding (`naturelm.generate.quantize`;
+        `quantize`: "fp16", "int8", "int8-dynamic" or "int4" quantization for CPU decoding (`naturelm.generate.quantize`;
         the weights are read in the checkpoint's own dtype, then quantized), None: as stored (docs/inference.md
         says which to use where).
 

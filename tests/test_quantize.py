@@ -1,4 +1,4 @@
-"""Weight-only int8 / int4 quantization (naturelm.generate.quantize) on the tiny random Llama: the layers compute
+"""Weight-only fp16 / int8 / int4 quantization (naturelm.generate.quantize) on the tiny random Llama: the layers compute
 what they claim, quantized answers agree with fp32, and constrained decoding and beam search still hold."""
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 PRODUCTS = ["CC(=O)Nc1ccc(O)cc1", "O=C(O)c1ccccc1OC(C)=O", "CN1CCC[C@H]1c1cccnc1", "NC(=O)c1cnccn1"]
 
 
-@pytest.fixture(scope="module", params=["int8", "int4", "int8-dynamic"])
+@pytest.fixture(scope="module", params=["fp16", "int8", "int4", "int8-dynamic"])
 def qlm(request, tiny_checkpoint):
     return NatureLM.load(tiny_checkpoint, quantize=request.param)
 
@@ -42,8 +42,35 @@ def test_int8_layer_by_hand():
     assert y[0].tolist() == pytest.approx([1.27 - 1.0, 0.1 + 0.4], rel=1e-2)
 
 
+def test_fp16_layer_by_hand():
+    """Each weight rounded to float16 (1/3 -> 0.333251953125, 2049 -> 2048), float32 input and sums, plus the bias."""
+    layer = torch.nn.Linear(3, 2, bias=True)
+    layer.weight.data = torch.tensor([[1 / 3, 2049.0, 0.0], [0.1, 0.0, -1.0]])
+    layer.bias.data = torch.tensor([0.5, -0.25])
+    ql = q.Fp16Linear(layer)
+    w16 = [[0.333251953125, 2048.0, 0.0], [0.0999755859375, 0.0, -1.0]]
+    assert ql.dequantized().tolist() == w16
+    y = ql(torch.tensor([[3.0, 1.0, 2.0]]))
+    assert y.dtype == torch.float32
+    assert y[0].tolist() == pytest.approx([3 * w16[0][0] + 2048.0 + 0.5, 3 * w16[1][0] - 2.0 - 0.25], abs=1e-4)
+    assert y[0, 1].item() != pytest.approx(0.3 - 2.0 - 0.25, abs=1e-6)  # not the float32 weight 0.1
+    assert ql.packed_bytes() == 2 * 3 * 2
+
+
+def test_fused_fp16_product_equals_its_parts():
+    """The decode step's fused q/k/v (a new packed copy of the fp16 weights) computes the three layers' outputs."""
+    from naturelm.generate.engine import _fuse
+
+    parts = [q.Fp16Linear(torch.nn.Linear(64, n, bias=False)) for n in (32, 16, 16)]
+    x = torch.randn(5, 64)
+    want = torch.cat([m(x) for m in parts], dim=-1)
+    assert torch.allclose(_fuse(parts, copies=True)(x), want, atol=1e-6)
+    assert torch.allclose(_fuse(parts, copies=False)(x), want, atol=1e-6)  # large models: called one by one
+    assert not torch.allclose(_fuse(parts[::-1], copies=True)(x), want, atol=1e-3)  # anti-oracle: another order
+
+
 @pytest.mark.parametrize("cls, tol, act_tol", [(q.Int8Linear, 0.01, 0.02), (q.Int4Linear, 0.1, 0.02),
-                                                (q.Int8DynamicLinear, 0.01, 0.05)])
+                                                (q.Int8DynamicLinear, 0.01, 0.05), (q.Fp16Linear, 1e-3, 1e-3)])
 def test_quantized_layer_multiplies_by_its_dequantized_weight(cls, tol, act_tol):
     layer = _linear(40, 64)  # 40 output channels: int4 pads them to whole tiles of 16 and cuts the output back
     ql = cls(layer)
@@ -76,8 +103,10 @@ def test_quantized_model_reads_fewer_bytes(tiny_checkpoint):
         m = q.quantize(copy.deepcopy(fp32), mode)
         assert q.quantized_mode(m) == mode
         assert not any(isinstance(x, torch.nn.Linear) for x in m.modules())
-        assert isinstance(m.get_input_embeddings(), q.Int8Embedding)
+        embedding = type(m.get_input_embeddings())
+        assert embedding is (torch.nn.Embedding if mode == "fp16" else q.Int8Embedding)
         sizes[mode] = q.weight_bytes_per_token(m)
+    assert sizes[None] > 1.9 * sizes["fp16"] > 1.9 * sizes["int8"]
     assert sizes[None] > 3 * sizes["int8"] > 3 * sizes["int4"]
 
 
@@ -91,13 +120,14 @@ def test_quantized_greedy_agrees_with_fp32(lm, qlm):
     real = mask.bool()
     agree = (a.argmax(-1) == b.argmax(-1))[real].float().mean().item()
     mode = q.quantized_mode(qlm.model)
-    assert ((a - b)[real].norm() / a[real].norm()).item() < {"int8": 0.02, "int8-dynamic": 0.08, "int4": 0.15}[mode]
-    assert agree >= {"int8": 0.95, "int8-dynamic": 0.9, "int4": 0.8}[mode]
-    if mode == "int8":
+    tolerance = {"fp16": 0.002, "int8": 0.02, "int8-dynamic": 0.08, "int4": 0.15}[mode]
+    assert ((a - b)[real].norm() / a[real].norm()).item() < tolerance
+    assert agree >= {"fp16": 0.99, "int8": 0.95, "int8-dynamic": 0.9, "int4": 0.8}[mode]
+    if mode in ("fp16", "int8"):
         ref = lm.engine.sample(ids, 1, 0.0, 1.0, 16, False)
         got = qlm.engine.sample(ids, 1, 0.0, 1.0, 16, False)
         same = sum(x == y for (r,), (g,) in zip(ref, got) for x, y in zip(r.ids, g.ids))
-        assert same / sum(len(r.ids) for (r,) in ref) >= 0.8
+        assert same / sum(len(r.ids) for (r,) in ref) >= {"fp16": 0.95, "int8": 0.8}[mode]
 
 
 def test_constrained_decoding_holds_quantized(qlm):
@@ -133,7 +163,7 @@ def test_cli_generate_quantized(tiny_checkpoint):
 
     from naturelm.cli import app
 
-    res = CliRunner().invoke(app, ["generate", "--model", str(tiny_checkpoint), "--quantize", "int8", "--json",
+    res = CliRunner().invoke(app, ["generate", "--model", str(tiny_checkpoint), "--quantize", "fp16", "--json",
                                    "--beams", "2", "--max-new-tokens", "12", "<mol>", "--raw"])
     assert res.exit_code == 0, res.output
     assert len(json.loads(res.stdout)) >= 1

@@ -35,8 +35,8 @@ def evaluate(
                                                         "bench/forward_ranking.py --limit 0 --pool union)"),
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="sampling temperature of "
                                                 "checkpoints on sampled and unconditional tasks (default 0.7)"),
-    quantize: Optional[str] = typer.Option(None, "--quantize", help="checkpoints: int8, int8-dynamic or int4 quantized "
-                                           "CPU decoding (docs/inference.md); default: as stored"),
+    quantize: Optional[str] = typer.Option(None, "--quantize", help="checkpoints: fp16, int8, int8-dynamic or int4 "
+                                           "quantized CPU decoding (docs/inference.md); default: as stored"),
     list_tasks: bool = typer.Option(False, "--list", help="list the tasks and exit"),
 ) -> None:
     """Run `naturelm eval --model PATH[,retrosim,...] --tasks t1,t2|all --data DIR --out DIR`."""

@@ -270,8 +270,7 @@ class _LlamaWeights:
         import torch
 
         base, cfg = model.model, model.config
-        small = (all(p.dtype == torch.float32 for p in model.parameters())
-                 and sum(p.numel() * p.element_size() for p in model.parameters()) <= TRANSPOSE_MAX_BYTES)
+        small = all(p.dtype == torch.float32 for p in model.parameters()) and _small(model)
         attn0 = base.layers[0].self_attn
         self.head_dim, self.scaling = attn0.head_dim, attn0.scaling
         self.layers = []
@@ -313,15 +312,27 @@ class _LlamaWeights:
         return self.tables[dtype].index_select(0, pos)[:, None]
 
 
+def _small(model) -> bool:
+    """Whether the model's weights (parameters and fbgemm's packed matrices) fit in `TRANSPOSE_MAX_BYTES`: small
+    enough for the decode step's own copies."""
+    total = sum(p.numel() * p.element_size() for p in model.parameters())
+    return total + sum(m.packed_bytes() for m in model.modules() if hasattr(m, "packed_bytes")) <= TRANSPOSE_MAX_BYTES
+
+
 def _hooked(module) -> bool:
     return bool(module._forward_hooks or module._forward_pre_hooks)
 
 
 def _product(module, transpose: bool):
-    """`x -> module(x)` for 2-D x, as `x @ w` over an (in, out) copy of a plain linear layer's weight when
-    `transpose` (and it has no bias or hooks), else the module itself."""
+    """`x -> module(x)` for 2-D float32 x, as `x @ w` over an (in, out) copy of a plain linear layer's weight when
+    `transpose` (and it has no bias or hooks), as fbgemm's call itself for an fp16 layer without hooks, else the
+    module itself."""
     import torch
 
+    from naturelm.generate.quantize import Fp16Linear
+
+    if type(module) is Fp16Linear and not _hooked(module):
+        return lambda x, p=module.packed, b=module.bias: torch.fbgemm_linear_fp16_weight(x, p, b)
     if not (transpose and type(module) is torch.nn.Linear and module.bias is None and not _hooked(module)):
         return module
     with torch.inference_mode(False), torch.no_grad():
@@ -337,13 +348,15 @@ def _sources(model) -> tuple:
             tuple(id(m) for m in model.modules() if _hooked(m)))
 
 
-def _fuse(linears):
+def _fuse(linears, copies: bool = False):
     """One module computing the concatenated outputs of `linears` (same input), sharing their weights: the
-    originals become views into the fused weight, so no memory is added. Linears it cannot fuse (int4, biases)
-    are called one by one."""
+    originals become views into the fused weight, so no memory is added. fp16 layers (fbgemm's packed weights
+    cannot be views) are fused into a new packed copy when `copies` allows it (small models), which the decode
+    step reads while the prefill keeps the originals. Linears it cannot fuse (int4, int8-dynamic, biases) are
+    called one by one."""
     import torch
 
-    from naturelm.generate.quantize import Int8Linear
+    from naturelm.generate.quantize import Fp16Linear, Int8Linear
 
     if all(type(m) is torch.nn.Linear and m.bias is None for m in linears):
         fused = torch.nn.Linear(linears[0].in_features, sum(m.out_features for m in linears), bias=False,
@@ -355,6 +368,8 @@ def _fuse(linears):
         fused.weight = torch.cat([m.weight for m in linears])
         fused.scale = torch.cat([m.scale for m in linears])
         fused.out_features = sum(m.out_features for m in linears)
+    elif copies and all(type(m) is Fp16Linear and not m.has_bias for m in linears):
+        return Fp16Linear(weight=torch.cat([m.dequantized() for m in linears]))
     else:
         return lambda x: torch.cat([m(x) for m in linears], dim=-1)
     start = 0
@@ -387,9 +402,11 @@ class Engine:
         import torch
 
         if self._fused is None:  # per layer: fused q/k/v and fused gate/up (see `_fuse`)
+            copies = _small(self.model)
             with torch.inference_mode(False), torch.no_grad():  # plain tensors: the model's weights become views
-                self._fused = [(_fuse([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj]),
-                                _fuse([layer.mlp.gate_proj, layer.mlp.up_proj])) for layer in self.model.model.layers]
+                self._fused = [(_fuse([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj], copies),
+                                _fuse([layer.mlp.gate_proj, layer.mlp.up_proj], copies))
+                               for layer in self.model.model.layers]
         if self._llama is None or self._llama.sources != _sources(self.model):
             self._llama = _LlamaWeights(self.model, self._fused)
         return self._llama
