@@ -43,6 +43,11 @@ FORWARD_RANK_WEIGHT_KEY = "naturelm_forward_rank_weight"  # generation_config.js
 # Default weight of the forward-template score beside the model's mean log-probability: bench/forward_ranking.py's
 # pick on 40 USPTO-50k valid reactions for NatureLM-tiny v1 (a flat sweep: 57.5-62.5% top-1 for 0 to 1000).
 FORWARD_RANK_WEIGHT = 8.0
+# generation_config.json: the round trip's share r of ranked forward (`tasks.ranking.combined_score`: (1 - r) x the
+# model's mean log-probability of the product + r x its mean log-probability of the reactants as the retrosynthesis
+# answer for that product + naturelm_forward_rank_weight x template score), tuned with it by bench/forward_ranking.py;
+# absent: r = 0, the plain ranking.
+FORWARD_RETRO_WEIGHT_KEY = "naturelm_forward_retro_weight"
 MATERIAL_METHODS = ("auto", "model", "ranked")
 MATERIAL_RANKED_SOURCE = "smact+model"
 MATERIAL_RANK_WEIGHT_KEY = "naturelm_material_rank_weight"  # generation_config.json: a tuned composition weight
@@ -92,7 +97,7 @@ class NatureLM:
     def __init__(self, model, tokenizer, add_bos: bool = True, batch_size: int = 16, max_new_tokens: int = 256,
                  path: str | os.PathLike | None = None, rank_weight: float | None = None, temperature: float = 0.7,
                  prompt_constraints: bool = True, forward_rank_weight: float | None = None,
-                 material_rank_weight: float | None = None):
+                 forward_retro_weight: float | None = None, material_rank_weight: float | None = None):
         self.engine = Engine(model, tokenizer, add_bos=add_bos)
         self.temperature = temperature  # default sampling temperature (0.7: the released notebooks' setting)
         self.prompt_constraints = prompt_constraints  # sampled task answers hold what the prompt asks (tasks.requests)
@@ -102,6 +107,7 @@ class NatureLM:
         self.rank_weight = rank_weight  # the checkpoint's tuned RetroSim weight: ranked retrosynthesis by default
         self._retrosims: dict = {}  # RetroSim models of ranked retrosynthesis, loaded or fitted on first use
         self.forward_rank_weight = forward_rank_weight  # the checkpoint's tuned template weight: ranked forward
+        self.forward_retro_weight = forward_retro_weight  # the checkpoint's tuned round-trip share of ranked forward
         self._forward_templates = None  # the forward-template tool of ranked forward prediction, fitted on first use
         self.material_rank_weight = material_rank_weight  # the checkpoint's tuned composition-tool weight
         self._memories: dict = {}  # retrieval memories of retrosynthesis_rag / forward_rag by direction, built on first use
@@ -173,6 +179,7 @@ class NatureLM:
         kw.setdefault("path", p)
         kw.setdefault("rank_weight", _rank_weight(p))
         kw.setdefault("forward_rank_weight", _rank_weight(p, FORWARD_RANK_WEIGHT_KEY))
+        kw.setdefault("forward_retro_weight", _rank_weight(p, FORWARD_RETRO_WEIGHT_KEY))
         kw.setdefault("material_rank_weight", _rank_weight(p, MATERIAL_RANK_WEIGHT_KEY))
         return cls(model, tok, **kw)
 
@@ -297,25 +304,31 @@ class NatureLM:
         return self._tool_ranked("retrosynthesis", products, proposals, k, w, source, "retrosim_score")
 
     def _tool_ranked(self, task: str, queries: list[str], proposals, k: int, w: float, source: str,
-                     prior_name: str) -> list[list[Generation]]:
+                     prior_name: str, retro_weight: float = 0.0) -> list[list[Generation]]:
         """A tool's candidates per query ordered by model mean log-probability + w x the tool's score
-        (`tasks.ranking.order_union`); `meta` holds both parts and what the tool says of its candidate
+        (`tasks.ranking.order_union`; forward with `retro_weight` > 0 also by the round trip,
+        `tasks.ranking.combined_score`); `meta` holds the parts and what the tool says of its candidate
         (`TOOL_META`: a template and training reaction, a composition's formula and oxidation states)."""
-        from naturelm.tasks.ranking import candidate_key, order_union, union_scores
+        from naturelm.tasks.ranking import candidate_key, order_union, round_trip_scores, union_scores
         from naturelm.tasks.base import Example
 
         scored = union_scores(self, [Example(q) for q in queries], proposals, task=task)
+        retro = round_trip_scores(self, queries, scored) if retro_weight else None
         out = []
-        for row, ordered, props in zip(scored, order_union(scored, w, k), proposals):
-            parts = {g.canonical or g.entity or "": (g, prior) for g, prior in row}
+        for i, (row, ordered, props) in enumerate(zip(scored, order_union(scored, w, k, retro, retro_weight),
+                                                      proposals)):
+            parts = {g.canonical or g.entity or "": (g, prior, retro[i][j] if retro else None)
+                     for j, (g, prior) in enumerate(row)}
             precedent = {}
             for p in props:
                 precedent.setdefault(candidate_key(task, p.text), p.meta)
             gens = []
             for c in ordered:
-                g, prior = parts[c.text]
+                g, prior, back = parts[c.text]
+                round_trip = {} if back is None else {"retro_logprob": back if math.isfinite(back) else None,
+                                                      "retro_weight": retro_weight}
                 meta = {prior_name: prior, "rank_weight": w,
-                        "model_logprob": g.score if math.isfinite(g.score) else None,
+                        "model_logprob": g.score if math.isfinite(g.score) else None, **round_trip,
                         **{k_: v for k_, v in precedent.get(g.canonical, {}).items() if k_ in TOOL_META}}
                 base = {f.name: getattr(g, f.name) for f in fields(g)}
                 gens.append(RankedGeneration(**{**base, "score": c.score, "source": source, "meta": meta}))
@@ -352,7 +365,7 @@ class NatureLM:
         return self._memories[direction]
 
     def forward(self, reactants: str | list[str], k: int = 5, method: str = "auto", templates=None,
-                rank_weight: float | None = None, **gen):
+                rank_weight: float | None = None, retro_weight: float | None = None, **gen):
         """k distinct products for a reactant set (`A.B`).
 
         method: "model" (the model's beams; `gen` options apply to them), "ranked" (the products of training
@@ -361,9 +374,14 @@ class NatureLM:
         when `templates` is given or the checkpoint sets `naturelm_forward_rank_weight` in generation_config.json,
         else "model"). `templates`: a fitted ForwardTemplates (default: fitted once on USPTO-50k's training split).
         `rank_weight`: the template score's weight (default the checkpoint's, else FORWARD_RANK_WEIGHT).
+        `retro_weight` r in [0, 1]: the round trip's share of the ranking (default the checkpoint's
+        `naturelm_forward_retro_weight`, else 0): each product P is scored (1 - r) x the model's mean
+        log-probability of P + r x its mean log-probability of the reactants as the retrosynthesis answer for P +
+        weight x template score (`tasks.ranking.combined_score`; `meta` holds `retro_logprob`).
         Each answer's `source` says which: "model" or "templates+model".
         """
         from naturelm.language.codecs import canonical_reactant_set
+        from naturelm.tasks.ranking import check_retro_weight
 
         if method not in FORWARD_METHODS:
             raise ConfigError(f"forward method {method!r} is not one of {', '.join(FORWARD_METHODS)}")
@@ -371,8 +389,9 @@ class NatureLM:
         if method == "ranked" or (method == "auto" and (templates is not None or self.forward_rank_weight is not None)):
             tool = templates if templates is not None else self.forward_templates()
             w = next(x for x in (rank_weight, self.forward_rank_weight, FORWARD_RANK_WEIGHT) if x is not None)
+            r = check_retro_weight(next(x for x in (retro_weight, self.forward_retro_weight, 0.0) if x is not None))
             proposals = tool.predict("forward", sets, max(k, TEMPLATE_CANDIDATES))
-            out = self._tool_ranked("forward", sets, proposals, k, w, FORWARD_RANKED_SOURCE, "template_score")
+            out = self._tool_ranked("forward", sets, proposals, k, w, FORWARD_RANKED_SOURCE, "template_score", r)
         else:
             prompts = [instruction("forward", reactants=r) for r in sets]
             out = self._ask("forward", prompts, k, beams=True, **gen)
@@ -777,8 +796,8 @@ def _batched(method, inputs: list[str], k: int) -> list[list[Generation]]:
 
 def _rank_weight(checkpoint: Path, key: str = RANK_WEIGHT_KEY) -> float | None:
     """A tuned tool weight of the checkpoint (`key` in generation_config.json: `naturelm_rank_weight` for RetroSim,
-    `naturelm_forward_rank_weight` for forward templates, `naturelm_material_rank_weight` for SMACT compositions),
-    None without one."""
+    `naturelm_forward_rank_weight` for forward templates and `naturelm_forward_retro_weight` for their round trip,
+    `naturelm_material_rank_weight` for SMACT compositions), None without one."""
     cfg = checkpoint / "generation_config.json"
     value = json.loads(cfg.read_text()).get(key) if cfg.is_file() else None
     number = isinstance(value, (int, float)) and not isinstance(value, bool)

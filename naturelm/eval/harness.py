@@ -159,6 +159,15 @@ def _tool_weight(task: str, predictor, rank_prior_weight: float, forward_overrid
     return next(w for w in candidates if w is not None)
 
 
+def _retro_weight(task: str, predictor) -> float:
+    """The round trip's share of a ranked forward row (`tasks.ranking.combined_score`): the checkpoint's
+    `naturelm_forward_retro_weight`, else 0; 0 for every other task."""
+    from naturelm.tasks.ranking import check_retro_weight
+
+    r = getattr(predictor, "forward_retro_weight", None) if task == "forward" else None
+    return 0.0 if r is None else check_retro_weight(r)
+
+
 def configured(task: Task, k: int, samples: int | None) -> Task:
     """A copy of a registered task for this run: top-k cut-offs up to k (k itself included), samples overridden."""
     task = copy.copy(task)
@@ -201,8 +210,8 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
     """Evaluate each model spec on each task (same examples for all) and write OUT/results.json and the report.
 
     `rank`: ranked rows (`RANKED_ROW`) for retrosynthesis (RetroSim's weight `rank_prior_weight`), forward (the
-    template weight `forward_rank_weight`, default each checkpoint's own, else `naturelm.api.FORWARD_RANK_WEIGHT`)
-    and composition -> material (`smact`'s compositions; each checkpoint's weight, else
+    template weight `forward_rank_weight`, default each checkpoint's own, else `naturelm.api.FORWARD_RANK_WEIGHT`;
+    with the checkpoint's round-trip share `naturelm_forward_retro_weight`, recorded as `forward_retro`) and composition -> material (`smact`'s compositions; each checkpoint's weight, else
     `naturelm.api.MATERIAL_RANK_WEIGHT`);
     `settings.rank_weights` records the weight each ranked row used.
 
@@ -265,10 +274,13 @@ def run_eval(models: list[str], tasks: str | list[str] = "all", data: str | Path
                 if label in preds_by_model and hasattr(predictor, "rank"):
                     row = RANKED_ROW.format(model=label, tool=tool)
                     weight = _tool_weight(name, predictor, rank_prior_weight, forward_rank_weight)
+                    retro_weight = _retro_weight(name, predictor)
                     rank_weights.setdefault(row, {})[name] = weight
+                    if retro_weight:
+                        rank_weights[row][f"{name}_retro"] = retro_weight
                     t0 = time.perf_counter()
                     merged = rank_union(predictor, examples, preds_by_model[label], preds_by_model[tool], k=n_cand,
-                                        prior_weight=weight, task=name)
+                                        prior_weight=weight, task=name, retro_weight=retro_weight)
                     results.setdefault(row, {})
                     wall.setdefault(row, {})
                     _score_into(results, wall, notes, row, task, examples, merged, ctx, time.perf_counter() - t0)
