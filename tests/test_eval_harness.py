@@ -187,6 +187,31 @@ def test_forward_rank_weight_reaches_the_ranked_row(data_dir, tmp_path, weight, 
     assert doc["settings"]["rank_weights"] == {"ranker+templates (ranked)": {"forward": weight}}
 
 
+class RoundTripRanker(ForwardRanker):
+    """A checkpoint with a round-trip share of 1: its round trip (the batched retrosynthesis prompts) scores 0 for a
+    gold product and -10 for any other, so it prefers the gold to methane, which its forward order puts first."""
+
+    forward_retro_weight = 1.0
+
+    def rank(self, prompt, candidates, tag=None):
+        from types import SimpleNamespace
+
+        from naturelm.language.codecs import try_canonical
+
+        if isinstance(prompt, list):
+            assert tag == "reactants" and all(len(pool) == 1 for pool in candidates)
+            golds = {try_canonical(p) for p, _ in RETRO}
+            return [[SimpleNamespace(score=0.0 if any(f">{g}<" in p for g in golds) else -10.0)] for p in prompt]
+        return super().rank(prompt, candidates, tag)
+
+
+def test_the_checkpoint_round_trip_share_reaches_the_ranked_forward_row(data_dir, tmp_path):
+    doc = run_eval([], tasks="forward", data=data_dir, out=tmp_path / "f", k=3, rank=True, progress=False,
+                   predictors={"ranker": RoundTripRanker(), "templates": FakeTemplates()}, forward_rank_weight=0.0)
+    assert doc["results"]["ranker+templates (ranked)"]["forward"]["top_1"] == 1.0  # w 0, r 1: the round trip's pick
+    assert doc["settings"]["rank_weights"] == {"ranker+templates (ranked)": {"forward": 0.0, "forward_retro": 1.0}}
+
+
 def test_errors_name_the_fix(data_dir, tmp_path):
     with pytest.raises(ConfigError, match="unknown task"):
         resolve_tasks("retrosynthesis,nope")
