@@ -5,7 +5,9 @@ products per reactant set; the ranked rows order them by `naturelm.tasks.ranking
 (1 - r) x the model's mean log-probability of the product given the reactants + r x the round trip (the model's mean
 log-probability of the reactants as the retrosynthesis answer for that product) + w x template score, as
 `NatureLM.forward(method="ranked")` does. Rows on the same TEST reactions: `templates`, `model` (its own beams,
-`method="model"`), `templates+model (ranked)` (r = 0, w chosen on valid: the plain ranking) and
+`method="model"`), `templates+model (ranked, the checkpoint's weights)` (the w and r in MODEL's generation_config.json
+when the run starts: what `forward(method="ranked")` does with it), `templates+model (ranked)` (r = 0, w chosen on
+valid: the plain ranking) and
 `templates+model (ranked, round trip)` (w and r chosen together on valid over `--weights` x `--retro-weights`),
 each chosen by top-1, then top-3, then the smaller r and w, on the first `--valid` VALID reactions only.
 `--pool union` ranks what `naturelm eval --model CKPT,templates --rank --tasks forward` ranks instead: the model's
@@ -104,7 +106,8 @@ def main() -> None:
     if a.valid < 1:
         parser.error("--valid must be >= 1: the weights are chosen on valid reactions")
 
-    from naturelm.api import FORWARD_RANK_WEIGHT_KEY, FORWARD_RETRO_WEIGHT_KEY, NatureLM, write_rank_weight
+    from naturelm.api import (FORWARD_RANK_WEIGHT, FORWARD_RANK_WEIGHT_KEY, FORWARD_RETRO_WEIGHT_KEY, NatureLM,
+                              write_rank_weight)
     from naturelm.tasks.ranking import check_retro_weight, order_union, round_trip_scores, union_scores
     from naturelm.tasks.base import Example
     from naturelm.tasks.baselines.forward_templates import ForwardTemplates
@@ -113,6 +116,8 @@ def main() -> None:
     tool = ForwardTemplates.from_uspto50k()
     fit_s = time.perf_counter() - t0
     lm = NatureLM.load(a.model)
+    checkpoint = (next(w for w in (lm.forward_rank_weight, FORWARD_RANK_WEIGHT) if w is not None),
+                  check_retro_weight(lm.forward_retro_weight or 0.0))  # what forward(method="ranked") uses now
     weights = [float(w) for w in a.weights.split(",")]
     shares = [check_retro_weight(float(r)) for r in a.retro_weights.split(",")]
     splits = {"valid": reactions("valid", a.valid, a.data), "test": reactions("test", a.limit, a.data)}
@@ -158,7 +163,8 @@ def main() -> None:
         rows["templates"] = top_k(golds["test"], tool_only)
         if a.model_beams:
             rows["model"] = top_k(golds["test"], [[c.text for c in row] for row in beams["test"]])
-        choices = {f"{pool_name} (ranked)": plain, f"{pool_name} (ranked, round trip)": round_trip}
+        choices = {f"{pool_name} (ranked, the checkpoint's weights)": checkpoint,
+                   f"{pool_name} (ranked)": plain, f"{pool_name} (ranked, round trip)": round_trip}
         for name, (w, r) in ((n, p) for n, p in choices.items() if p is not None):
             order = ranked("test", w, r)
             rows[name] = {**top_k(golds["test"], order), "weight": w, "retro_weight": r}
