@@ -86,6 +86,21 @@ def test_quantized_layer_multiplies_by_its_dequantized_weight(cls, tol, act_tol)
     assert (off(x) - want).norm() / want.norm() > 0.5
 
 
+def test_int8_dynamic_head_refines_its_best_logits():
+    """The head's 8 best logits per row are x . (int8 row x scale) in float32; the others keep the kernel's
+    int8-activation error (anti-oracle: without the refinement the best logits carry that error too)."""
+    layer = _linear(300, 64, seed=2)
+    head, plain = q.Int8DynamicHead(layer), q.Int8DynamicLinear(layer)
+    x = torch.randn(4, 64)
+    exact = x @ head.dequantized().t()
+    y, rough = head(x), plain(x)
+    top = rough.topk(q.HEAD_REFINE, dim=-1).indices  # the kernel's best 8, which the head recomputes
+    assert torch.allclose(y.gather(1, top), exact.gather(1, top), atol=1e-5)
+    assert not torch.allclose(rough.gather(1, top), exact.gather(1, top), atol=1e-5)
+    rest = torch.ones_like(y, dtype=torch.bool).scatter(1, top, False)
+    assert torch.equal(y[rest], rough[rest])
+
+
 def test_int4_needs_whole_groups():
     with pytest.raises(ConfigError, match="divisible by 32"):
         q.Int4Linear(_linear(16, 48))
