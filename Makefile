@@ -68,8 +68,8 @@ naturelm-tiny: setup
 	  --retrosim-predictions $(RETROSIM)/retrosim-leakfree/retrosynthesis.jsonl
 	$(RANKING) --split test --limit 1000 --weight $(RANK_WEIGHT) --model-beams 10 --processes 2 \
 	  --out bench/results/retro_ranking_test_beams.json --retrosim-predictions $(RETROSIM)/retrosim/retrosynthesis.jsonl
-	OMP_NUM_THREADS=1 $(BIN)/python bench/forward_ranking.py --model $(CKPT) --limit 0 --valid 100 --pool union \
-	  --model-beams 5 --write-weight --out bench/results/forward_ranking_valid.json
+	OMP_NUM_THREADS=1 $(BIN)/python bench/forward_ranking.py --model $(CKPT) --data data_build/model-tiny --limit 300 \
+	  --valid 200 --pool union --model-beams 5 --write-weight --out bench/results/forward_ranking_union.json
 	$(EVAL) --model $(CKPT),templates --rank --tasks forward --out $(TINY)/eval-fwd
 	OMP_NUM_THREADS=1 $(BIN)/python bench/material_ranking.py --model $(CKPT) --data data_build/model-tiny --split valid \
 	  --limit 200 --write-weight --update-results

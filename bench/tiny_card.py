@@ -137,7 +137,7 @@ TABLES = {
             ("NatureLM-tiny alone (beam search)", f"{{fwd/{M}/forward/top_1:pct1}}",
              f"{{fwd/{M}/forward/top_3:pct1}}", f"{{fwd/{M}/forward/valid_top_1:.0%}}",
              f"{{fwd/{M}/forward/mean_distinct:.2f}}"),
-            ("**NatureLM-tiny ranks the templates' candidates and its own beams — the shipped `forward()`**",
+            ("**NatureLM-tiny ranks the templates' candidates and its own beams by the round trip**",
              f"**{{fwd/{M}+templates (ranked)/forward/top_1:pct1}}**",
              f"**{{fwd/{M}+templates (ranked)/forward/top_3:pct1}}**",
              f"{{fwd/{M}+templates (ranked)/forward/valid_top_1:.0%}}",
