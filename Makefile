@@ -66,7 +66,7 @@ naturelm-tiny: setup
 	  --retrosim-predictions $(RETROSIM)/retrosim/retrosynthesis.jsonl
 	$(RANKING) --split test --weight $(RANK_WEIGHT) --model-beams 0 --processes 2 --out bench/results/retro_ranking_test_leak-free.json \
 	  --retrosim-predictions $(RETROSIM)/retrosim-leakfree/retrosynthesis.jsonl
-	$(RANKING) --split test --limit 1000 --weight $(RANK_WEIGHT) --model-beams 10 --processes 2 \
+	$(RANKING) --split test --weight $(RANK_WEIGHT) --model-beams 10 --processes 2 \
 	  --out bench/results/retro_ranking_test_beams.json --retrosim-predictions $(RETROSIM)/retrosim/retrosynthesis.jsonl
 	OMP_NUM_THREADS=1 $(BIN)/python bench/forward_ranking.py --model $(CKPT) --data data_build/model-tiny --limit 300 \
 	  --valid 200 --pool union --model-beams 5 --write-weight --out bench/results/forward_ranking_union.json

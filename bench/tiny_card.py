@@ -39,7 +39,7 @@ SOURCES = {
     "retro": ("retro_ranking_test.json", "top_k"),  # full test set, RetroSim's top-10 ranked (--model-beams 0)
     "retro_run": ("retro_ranking_test.json", ""),  # its weight and n
     "retrolf": ("retro_ranking_test_leak-free.json", "top_k"),  # the same with the leak-free RetroSim index
-    "beams": ("retro_ranking_test_beams.json", "top_k"),  # first 1,000 test products, + the model's 10 beams
+    "beams": ("retro_ranking_test_beams.json", "top_k"),  # the full test set, + the model's 10 beams
     "beams_run": ("retro_ranking_test_beams.json", ""),
     "valid": ("retro_ranking_valid.json", ""),  # the weight chosen on 300 validation reactions
     "gen": (EVAL, "runs/eval-gen/results/naturelm-tiny"),  # T = 0.7, 200 samples / prompts
@@ -112,13 +112,13 @@ TABLES = {
             ("*literature: RetroSim (Coley 2017)*", "*37.3*", "*54.7*", "*63.3*", "*74.1*"),
         ]),
     "retro-beams": dict(
-        header=("first {beams_run/n:,} test products", "top-1", "top-3", "top-5", "top-10"),
+        header=("all {beams_run/n:,} test products", "top-1", "top-3", "top-5", "top-10"),
         rows=[
             ("**NatureLM-tiny's own 10 beams (plain model)**", *topk("beams", "model beams", bold=1)),
             ("RetroSim on the same products", *topk("beams", "retrosim")),
             own_beams_row("retrosim candidates ranked, w={w}", "RetroSim's top-10 ranked by the model (w = {w})"),
             own_beams_row("union, w={w}", "union of the model's beams and RetroSim's top-10, ranked (w = {w})"),
-            ("*v1's own beams, full test set (4,998)*", "*1.3*", "*4.3*", "*6.2*", "*8.9*"),
+            ("*v1's own beams, the same products*", "*1.3*", "*4.3*", "*6.2*", "*8.9*"),
         ]),
     "retro-leak-free": dict(
         header=("RetroSim on those {leaked/n_test} reactions", "top-1", "top-3", "top-5", "top-10"),
