@@ -46,6 +46,7 @@ class EntityCheck:
 
         self._seen: dict[str, str | None] = {}
         self._opening = tuple(t.open for t in TAGS.values() if t.domain == "molecule")
+        self._bare = frozenset(t.open for t in TAGS.values())  # prompts that are only an opening tag
 
     def problem(self, text: str) -> str | None:
         """Why the first invalid entity of `text` is invalid, None when all are valid."""
@@ -65,18 +66,11 @@ class EntityCheck:
         return None
 
     def record_problem(self, rec: dict, fields: tuple[str, ...]) -> str | None:
-        """The first invalid entity of a record's texts (`record_texts`), None when all are valid."""
-        return next(filter(None, map(self.problem, record_texts(rec, fields))), None)
-
-
-def record_texts(rec: dict, fields: tuple[str, ...]) -> list[str]:
-    """The texts of a record the check reads: the prompt (`fields[0]`) unless it is a bare opening tag (an
-    unconditional generation record), then every answer."""
-    from naturelm.language.tags import TAGS
-
-    prompt, *answers = (rec[f] for f in fields)
-    bare = prompt.strip() in {t.open for t in TAGS.values()}
-    return ([] if bare else [prompt]) + answers
+        """The first invalid entity of a record's texts, None when all are valid: the prompt (`fields[0]`) unless
+        it is a bare opening tag (an unconditional generation record), then every answer."""
+        prompt, *answers = (rec[f] for f in fields)
+        texts = ([] if prompt.strip() in self._bare else [prompt]) + answers
+        return next(filter(None, map(self.problem, texts)), None)
 
 
 def checker_key() -> dict:
