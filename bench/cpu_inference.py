@@ -82,11 +82,12 @@ def read_bandwidth(mib: int = 256, reps: int = 5) -> float:
     return a.numel() * 4 / statistics.median(times)
 
 
-def load(path_name: str, checkpoint: Path):
+def load(path_name: str, checkpoint: Path, threads: int | None = None):
+    """The path's model; `threads`: torch's threads (None: what `NatureLM.load` chooses for the model)."""
     from naturelm.api import NatureLM
 
     quant = QUANT[path_name]
-    return NatureLM.load(checkpoint, dtype=None if quant else "float32", quantize=quant)
+    return NatureLM.load(checkpoint, dtype=None if quant else "float32", quantize=quant, threads=threads)
 
 
 def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = False, distinct: bool = True) -> dict:
@@ -248,7 +249,6 @@ def run_big(args, out: dict) -> None:
 
     import torch
 
-    torch.set_num_threads(args.big_threads)
     directory = Path(args.big_dir)
     directory.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
@@ -259,12 +259,12 @@ def run_big(args, out: dict) -> None:
     for p in [p for p in QUANTIZED if p in paths] + ["ours_fp32"]:
         gc.collect()
         before, t = rss(), time.perf_counter()
-        models[p] = load(p, directory)
+        models[p] = load(p, directory, args.big_threads)
         gc.collect()
         loaded[p] = {"load_s": time.perf_counter() - t, "rss_added_by_load_bytes": rss() - before,
                      "model_bytes": model_bytes(models[p].model)}
     models["hf_fp32"], loaded["hf_fp32"] = models["ours_fp32"], loaded["ours_fp32"]
-    out["loading"] = loaded
+    out["loading"], out["threads"] = loaded, torch.get_num_threads()
     prompts = short_prompts20()
     out["paths_run"], out["beam10_distinct_run"] = paths, args.big_distinct
     out["peak_rss_note"] = ("one process holds every 1B path; a path's peak RSS is its model's bytes plus the most "
@@ -332,10 +332,10 @@ def summarize(rounds: list[dict]) -> dict:
 def run_tiny(args, out: dict) -> None:
     import torch
 
-    torch.set_num_threads(args.tiny_threads)
     checkpoint = ROOT / "checkpoints" / "naturelm-tiny"
-    models = {p: load(p, checkpoint) for p in PATHS if p != "hf_fp32"}
+    models = {p: load(p, checkpoint, args.tiny_threads) for p in PATHS if p != "hf_fp32"}
     models["hf_fp32"] = models["ours_fp32"]  # the same fp32 model: HF generate vs our engine on it
+    out["threads"] = torch.get_num_threads()
     prompts = prompts20()
     rounds = []
     for r in range(args.rounds):
@@ -370,16 +370,25 @@ def run_tiny(args, out: dict) -> None:
         out["retro_top1_valid"] = {p: sum(bool(b) and b[0].valid for b in beams[p]) / len(products) for p in beams}
 
 
+def sections(data: dict) -> list[str]:
+    """The result sections of a JSON: `1b` (and other 1B runs, `1b_*`) and `tiny`."""
+    return [k for k in data if k == "tiny" or k == "1b" or k.startswith("1b_")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--big-tokens", type=int, default=16, help="new tokens per 1B call")
-    ap.add_argument("--big-threads", type=int, default=1,
-                    help="torch threads of the 1B paths (1: the int8/int4 kernels slow down on two contended cores)")
+    ap.add_argument("--big-threads", type=int, default=None,
+                    help="torch threads of every 1B path, HF's included (default: what NatureLM.load chooses for a "
+                         "1B model: one per available core)")
+    ap.add_argument("--big-section", default="1b",
+                    help="the JSON key of the 1B results (e.g. 1b_1thread for a second thread count)")
     ap.add_argument("--big-dir", default=str(Path(tempfile.gettempdir()) / "naturelm-1b-random"),
                     help="scratch directory of the random 1B checkpoint (2.5 GB, built once)")
     ap.add_argument("--tiny-tokens", type=int, default=64)
-    ap.add_argument("--tiny-threads", type=int, default=1)
+    ap.add_argument("--tiny-threads", type=int, default=None,
+                    help="torch threads of every tiny path (default: what NatureLM.load chooses: 1 under 100M)")
     ap.add_argument("--retro", type=int, default=100, help="USPTO-50k test products for the top-1 agreement")
     ap.add_argument("--deadline", type=float, default=float("inf"),
                     help="unix time after which no new round starts (results are written after every round)")
@@ -421,22 +430,22 @@ def main() -> None:
 
     # a section not run this time (--skip-big / --skip-tiny) is kept from the file, with the settings it ran under
     old = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else {}
-    ran = [k for k, skip in (("1b", args.skip_big), ("tiny", args.skip_tiny)) if not skip]
-    kept = {k: old[k] for k in ("1b", "tiny") if k in old and k not in ran}
+    ran = [k for k, skip in ((args.big_section, args.skip_big), ("tiny", args.skip_tiny)) if not skip]
+    kept = {k: old[k] for k in sections(old) if k not in ran}
     old_settings = old.get("settings_by_section", {})
     result["settings_by_section"] = {**{k: old_settings[k] for k in kept if k in old_settings},
                                      **{k: result["settings"] for k in ran}}
     SAVE = write
     if not args.skip_big:
-        result["1b"] = {}
-        run_big(args, result["1b"])
+        result[args.big_section] = {}
+        run_big(args, result[args.big_section])
     if not args.skip_tiny:
         result["tiny"] = {}
         run_tiny(args, result["tiny"])
     result["settings"]["load_average_at_end"] = os.getloadavg()
     write()
     print(json.dumps({m: {p: {k: v for k, v in r.items() if k == "vs_hf_fp32"} for p, r in result[m]["paths"].items()}
-                      for m in ("1b", "tiny") if m in result}, indent=1))
+                      for m in sections(result)}, indent=1))
     print(f"wrote {args.out}")
 
 

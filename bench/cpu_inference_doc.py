@@ -84,25 +84,33 @@ def settings_line(s: dict) -> str:
             f"load average {load[0]:.1f} at start and {end[0]:.1f} at the end" + (f"; {s['note']}" if s.get("note") else ""))
 
 
+def _threads(section: dict, asked) -> str:
+    """The torch threads a section ran with (recorded since the runs pass them to NatureLM.load)."""
+    n = section.get("threads", asked)
+    return f"{n} thread" + ("s" if n != 1 else "")
+
+
 def render(data: dict) -> str:
     out = ["<!-- written by bench/cpu_inference_doc.py from bench/results/cpu_inference.json -->", ""]
     settings = data.get("settings_by_section", {})
-    tiny, big = data.get("tiny"), data.get("1b")
+    tiny = data.get("tiny")
+    bigs = ["1b"] * ("1b" in data) + sorted(k for k in data if k.startswith("1b_"))
     if tiny:
         s = settings.get("tiny", {})
         out += [f"**NatureLM-tiny** ({len(tiny['rounds'])} rounds, {s.get('tiny_tokens')} new tokens, "
-                f"{s.get('tiny_threads')} thread): ratio to HF `generate` fp32 eager, wall clock (CPU time of the "
-                "process in parentheses)", ""]
+                f"{_threads(tiny, s.get('tiny_threads'))}): ratio to HF `generate` fp32 eager, wall clock (CPU "
+                "time of the process in parentheses)", ""]
         out += throughput(tiny) + [""]
         out += ["Agreement with our fp32 greedy answers (trained weights; 20 prompts × up to "
                 f"{tiny['greedy_token_agreement_with_fp32']['tokens']} tokens; both definitions in the JSON's "
                 "`definitions`):", ""]
         out += agreement(tiny, retro="retro_products" in tiny) + [""]
-    if big:
-        s = settings.get("1b", {})
+    for name in bigs:
+        big, s = data[name], settings.get(name, {})
         load = big["loading"]
         out += [f"**1B-shaped Llama** (vocabulary 130,239, random weights, seed 0; {len(big.get('rounds', []))} "
-                f"rounds, {s.get('big_tokens')} new tokens, {s.get('big_threads')} thread, short raw prompts):", ""]
+                f"rounds, {s.get('big_tokens')} new tokens, {_threads(big, s.get('big_threads'))} for HF and ours, "
+                "short raw prompts):", ""]
         out += ["| path | weights in memory | bytes read per decode step | load (+ quantize) |", "|---|---|---|---|"]
         for p in [p for p in ("ours_fp32",) + QUANTIZED if p in load]:
             step = big["paths"][p]["weight_bytes_per_step"] if "paths" in big else None
@@ -120,11 +128,11 @@ def render(data: dict) -> str:
             out += agreement(big, retro=False) + [""]
         else:
             out += ["Agreement on the random 1B: not measured in this run (see the notes below).", ""]
-    for name, section in (("tiny", tiny), ("1b", big)):
-        for key, note in (section or {}).items():
+    for name in ["tiny"] + bigs:
+        for key, note in (data.get(name) or {}).items():
             if key.endswith("_note") and key != "peak_rss_note" and isinstance(note, str):
                 out += [f"- {name}, {key.replace('_', ' ')}: {note}"]
-    for name in ("tiny", "1b"):
+    for name in ["tiny"] + bigs:
         if name in settings:
             out += [f"- {name}: {settings_line(settings[name])}"]
     return "\n".join(out) + "\n\n"

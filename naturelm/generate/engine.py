@@ -101,7 +101,9 @@ class _LlamaDecoder:
         if fan_out:
             self.pk, self.pv, self.pmask = pk, pv, pmask
             self.row_prompt = torch.arange(len(ids), device=mask.device)  # prompt of each row
-            self.gk = self.gv = None  # per layer (rows, kv heads, room for written tokens, head dim)
+            # the tokens written since the prompt, every layer's keys and values in one block (rows, kv heads,
+            # layers, keys | values, room, head dim), so reordering rows is one copy; gk/gv: per layer views
+            self.g, self.gk, self.gv = None, None, None
             self.shape = None  # (rows per prompt, slot of each row) of the current batch, see `_prompt_slots`
         else:  # per layer (rows, kv heads, prompt length + room, head dim), filled in place
             self.k = [_copy(k, self.plen, None, self.plen + self.room) for k in pk]
@@ -169,12 +171,21 @@ class _LlamaDecoder:
     def _reorder_shared(self, src, rows, t):
         if src is not None:
             self.row_prompt = self.row_prompt[src]
-        if src is not None or self.gk is None or t == self.gk[0].shape[2]:  # copies only the tokens written
+        if src is not None or self.g is None or t == self.g.shape[4]:  # copies only the tokens written
+            import torch
+
             room = max(self.room, t + GROW)
             if t + GROW > self.room:
                 self.w.cover(int(self.pos.max()) + 1 + GROW)
-            gk, gv = (self.gk, self.gv) if self.gk is not None else (self.pk, self.pv)
-            self.gk, self.gv = [_copy(k, t, src, room) for k in gk], [_copy(v, t, src, room) for v in gv]
+            k0 = self.pk[0]
+            g = k0.new_empty((rows, k0.shape[1], len(self.pk), 2, room, k0.shape[3]))
+            if t:  # index_select writes straight into the new block (one copy for all layers)
+                if src is None:
+                    g[..., :t, :] = self.g[..., :t, :]
+                else:
+                    torch.index_select(self.g[..., :t, :], 0, src, out=g[..., :t, :])
+            self.g = g
+            self.gk, self.gv = [g[:, :, i, 0] for i in range(g.shape[2])], [g[:, :, i, 1] for i in range(g.shape[2])]
         if src is not None or self.shape is None:  # which rows belong to which prompt: only changes with src
             self.shape = self._prompt_slots(rows)
 
@@ -572,10 +583,10 @@ class Engine:
             logits = decoder.logits
             for step in range(max_new_tokens):
                 checkpoint()
-                # the best 2W of a prompt are among the best 2W of each of its rows: log-probabilities of those only
-                lse = torch.logsumexp(logits, -1, keepdim=True)
-                top, tid = self._masked(logits, cons, states, max_new_tokens - step).topk(min(2 * W, logits.shape[-1]))
-                total = scores[:, None] + (top - lse).double()
+                # the best 2W of a prompt are among the best 2W (by log-probability) of each of its rows
+                logp = torch.log_softmax(logits, -1)
+                top, tid = self._masked(logp, cons, states, max_new_tokens - step).topk(min(2 * W, logits.shape[-1]))
+                total = scores[:, None] + top.double()
                 C = top.shape[-1]
                 tid = tid.tolist()
                 last = step == max_new_tokens - 1
