@@ -11,8 +11,9 @@ sum over 256 MiB); peak RSS while decoding; agreement with our fp32 (greedy toke
 top-1 and free-running position by position, and the top-1 of a 10-beam retrosynthesis on NatureLM-tiny over
 USPTO-50k test products).
 
-The machine is shared: every path of a model runs once per round, in a rotated order, and the JSON reports the
-medians over rounds with every round's numbers. Each model's paths share one process (the 1B one holds about
+The machine is shared and its speed drifts by tens of percent over seconds: each round runs mode by mode, every
+path of a model back to back for a mode (in an order rotated each round), and the JSON reports the medians over
+rounds with every round's numbers. Each model's paths share one process (the 1B one holds about
 12 GB: its fp32, fp16, int8, int8-dynamic and int4 copies). A section skipped (--skip-big / --skip-tiny) is kept from
 the output file. `bench/cpu_inference_doc.py` writes docs/inference.md's tables from the JSON.
 
@@ -51,6 +52,7 @@ COMPUTES = {
     "sample10": "1 prompt, n=10 samples at temperature 0.7, top_p 1, top_k off",
 }
 N_SAMPLES, K_BEAMS, TEMPERATURE = 10, 10, 0.7
+MODES = ("greedy_b1", "greedy_b8", "beam10", "beam10_distinct", "sample10")
 
 
 def prompts20() -> list[str]:
@@ -90,8 +92,10 @@ def load(path_name: str, checkpoint: Path, threads: int | None = None):
     return NatureLM.load(checkpoint, dtype=None if quant else "float32", quantize=quant, threads=threads)
 
 
-def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = False, distinct: bool = True) -> dict:
-    """Seconds and new tokens of each mode for one path; greedy ids of the 20-prompt agreement set."""
+def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = False, distinct: bool = True,
+              modes: tuple = MODES) -> dict:
+    """Seconds and new tokens of the given modes (`MODES`) for one path; greedy batch 1 also measures the read
+    bandwidth and the fraction of the bandwidth bound."""
     import torch
 
     from naturelm.generate.engine import beam_width
@@ -132,28 +136,46 @@ def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = F
         s, n, _, cpu = decode(rows, mode, new)
         return {"seconds": s, "cpu_seconds": cpu, "tokens": n, "tokens_per_s": n / s, "tokens_per_cpu_s": n / cpu}
 
-    out: dict = {"weight_bytes_per_step": weight_bytes_per_token(lm.model),
-                 "read_bandwidth_bytes_per_s": read_bandwidth()}
+    out: dict = {}
     decode(ids[:1], "greedy", 2)  # warm-up
     with PeakRSS() as mem:
-        one = [decode([p], "greedy", 1) for p in ids[:2]]
-        full = [decode([p], "greedy", tokens) for p in ids[:2]]
-        s1, sT = sum(r[0] for r in one), sum(r[0] for r in full)
-        n1, nT = sum(r[1] for r in one), sum(r[1] for r in full)
-        c1, cT = sum(r[3] for r in one), sum(r[3] for r in full)
-        out["greedy_b1"] = {"seconds": sT, "cpu_seconds": cT, "tokens": nT, "tokens_per_s": nT / sT,
-                            "tokens_per_cpu_s": nT / cT, "decode_tokens_per_s": (nT - n1) / max(1e-9, sT - s1),
-                            "prefill_s": s1 / len(one)}
-        out["greedy_b8"] = timed("greedy", ids[:8], tokens)
-        out["beam10"] = timed("beam", ids[:1], tokens)
-        if distinct and not hf:
+        if "greedy_b1" in modes:
+            out["weight_bytes_per_step"] = weight_bytes_per_token(lm.model)
+            out["read_bandwidth_bytes_per_s"] = read_bandwidth()
+            one = [decode([p], "greedy", 1) for p in ids[:2]]
+            full = [decode([p], "greedy", tokens) for p in ids[:2]]
+            s1, sT = sum(r[0] for r in one), sum(r[0] for r in full)
+            n1, nT = sum(r[1] for r in one), sum(r[1] for r in full)
+            cT = sum(r[3] for r in full)
+            out["greedy_b1"] = {"seconds": sT, "cpu_seconds": cT, "tokens": nT, "tokens_per_s": nT / sT,
+                                "tokens_per_cpu_s": nT / cT, "decode_tokens_per_s": (nT - n1) / max(1e-9, sT - s1),
+                                "prefill_s": s1 / len(one)}
+            bound = out["read_bandwidth_bytes_per_s"] / out["weight_bytes_per_step"]
+            out["bandwidth_bound_tokens_per_s"] = bound
+            out["fraction_of_bound"] = out["greedy_b1"]["decode_tokens_per_s"] / bound
+        if "greedy_b8" in modes:
+            out["greedy_b8"] = timed("greedy", ids[:8], tokens)
+        if "beam10" in modes:
+            out["beam10"] = timed("beam", ids[:1], tokens)
+        if "beam10_distinct" in modes and distinct and not hf:
             out["beam10_distinct"] = timed("beam_distinct", ids[:1], tokens)
-        out["sample10"] = timed("sample", ids[:1], tokens)
+        if "sample10" in modes:
+            out["sample10"] = timed("sample", ids[:1], tokens)
     out["peak_rss_bytes"] = mem.peak
-    bound = out["read_bandwidth_bytes_per_s"] / out["weight_bytes_per_step"]
-    out["bandwidth_bound_tokens_per_s"] = bound
-    out["fraction_of_bound"] = out["greedy_b1"]["decode_tokens_per_s"] / bound
     return out
+
+
+def run_round(models: dict, order: list[str], prompts: list[str], tokens: int, raw: bool = False,
+              distinct: bool = True) -> dict:
+    """One round: mode by mode, every path in `order` back to back (the machine's slow and fast spells then fall
+    on all paths of a mode alike); per path the modes' results and the largest peak RSS."""
+    row: dict = {p: {"peak_rss_bytes": 0} for p in order}
+    for mode in MODES:
+        for p in order:
+            got = run_modes(models[p], p, prompts, tokens, raw, distinct, modes=(mode,))
+            peak = max(row[p]["peak_rss_bytes"], got.pop("peak_rss_bytes"))
+            row[p].update(got, peak_rss_bytes=peak)
+    return row
 
 
 def greedy_ids(lm, prompts: list[str], tokens: int, batch: int = 10, raw: bool = False) -> list[list[int]]:
@@ -235,10 +257,9 @@ def rss() -> int:
 
 def model_bytes(model) -> int:
     """Parameters, buffers and fbgemm's packed weights (int8-dynamic and fp16 layers hold them outside buffers)."""
-    from naturelm.generate.quantize import Fp16Linear, Int8DynamicLinear
+    from naturelm.generate.quantize import packed_bytes
 
-    packed = sum(m.packed_bytes() for m in model.modules() if isinstance(m, (Int8DynamicLinear, Fp16Linear)))
-    return packed + sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    return packed_bytes(model) + sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
 
 
 def run_big(args, out: dict) -> None:
@@ -276,10 +297,9 @@ def run_big(args, out: dict) -> None:
             out["rounds_note"] = f"stopped after {r} rounds at the --deadline (shared machine, slow rounds)"
             break
         order = paths[r % len(paths):] + paths[:r % len(paths)]
-        row = {}
+        before = rss()
+        row = run_round(models, order, prompts, args.big_tokens, raw=True, distinct=args.big_distinct)
         for p in order:
-            before = rss()
-            row[p] = run_modes(models[p], p, prompts, args.big_tokens, raw=True, distinct=args.big_distinct)
             row[p]["peak_rss_bytes"] = loaded[p]["model_bytes"] + max(0, row[p]["peak_rss_bytes"] - before)
             print(f"1b round {r} {p}: b1 {row[p]['greedy_b1']['tokens_per_s']:.2f} tok/s "
                   f"(decode {row[p]['greedy_b1']['decode_tokens_per_s']:.2f}), b8 "
@@ -343,7 +363,7 @@ def run_tiny(args, out: dict) -> None:
             out["rounds_note"] = f"stopped after {r} rounds at the --deadline (shared machine, slow rounds)"
             break
         order = PATHS[r % len(PATHS):] + PATHS[:r % len(PATHS)]
-        row = {p: run_modes(models[p], p, prompts, args.tiny_tokens) for p in order}
+        row = run_round(models, order, prompts, args.tiny_tokens)
         rounds.append(row)
         out["rounds"], out["paths"] = rounds, summarize(rounds)
         save(out)
@@ -415,7 +435,8 @@ def main() -> None:
                            "cpu_affinity": sorted(os.sched_getaffinity(0)),
                            "python": platform.python_version(), "machine": platform.machine(),
                            "cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()},
-              "method": ("one run; each round runs every path once in a rotated order; medians over rounds; "
+              "method": ("one run; each round runs mode by mode, every path back to back for a mode, in an order "
+                         "rotated each round; medians over rounds; "
                          "ratios against HF generate fp32 in the same run. The machine is shared with other "
                          "work (load average above): absolute tokens/s vary with it, ratios less so. Greedy "
                          "batch 1 runs 2 prompts one by one; batch 8 runs 8 prompts; beam 10 and sampling n=10 "

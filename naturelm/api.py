@@ -170,12 +170,12 @@ class NatureLM:
         n_model = model.get_output_embeddings().weight.shape[0]
         if len(tok) > n_model:
             raise ConfigError(f"{p}: tokenizer has {len(tok)} ids but the model only {n_model}; wrong tokenizer files?")
-        if quantize is not None:
-            quantize_model(model, quantize)
-        if str(device).startswith("cpu"):
+        if str(device).startswith("cpu"):  # before quantizing: packed weights are not parameters any more
             from naturelm.generate.threads import set_inference_threads
 
             set_inference_threads(model, threads)
+        if quantize is not None:
+            quantize_model(model, quantize)
         kw.setdefault("path", p)
         kw.setdefault("rank_weight", _rank_weight(p))
         kw.setdefault("forward_rank_weight", _rank_weight(p, FORWARD_RANK_WEIGHT_KEY))

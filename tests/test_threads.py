@@ -39,3 +39,26 @@ def test_load_sets_the_threads(tiny_checkpoint, monkeypatch):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_quantized_model_is_sized_by_its_checkpoint(tiny_checkpoint, monkeypatch):
+    """Quantized layers hold their weights in buffers or fbgemm's packed copies, not parameters: the policy counts
+    the checkpoint's parameters (a quantized large model must not fall to one thread)."""
+    import torch
+
+    import naturelm.generate.threads as threads
+    from naturelm.api import NatureLM
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+        plain = NatureLM.load(tiny_checkpoint)
+        n = sum(p.numel() for p in plain.model.parameters())
+        monkeypatch.setattr(threads, "SMALL_MODEL_PARAMS", n)  # the test model now counts as large (n >= n)
+        for mode in ("int8-dynamic", "fp16", "int8"):
+            torch.set_num_threads(1)
+            lm = NatureLM.load(tiny_checkpoint, quantize=mode)
+            assert sum(p.numel() for p in lm.model.parameters()) < n  # what the old count saw
+            assert torch.get_num_threads() == min(threads.available_cores(), threads.MAX_THREADS), mode
+    finally:
+        torch.set_num_threads(before)

@@ -102,8 +102,10 @@ class _LlamaDecoder:
             self.pk, self.pv, self.pmask = pk, pv, pmask
             self.row_prompt = torch.arange(len(ids), device=mask.device)  # prompt of each row
             # the tokens written since the prompt, every layer's keys and values in one block (rows, kv heads,
-            # layers, keys | values, room, head dim), so reordering rows is one copy; gk/gv: per layer views
-            self.g, self.gk, self.gv = None, None, None
+            # layers, keys | values, room, head dim), so reordering rows is one copy; two such blocks are kept
+            # and each reorder copies from one into the other (a fresh megabyte block per step costs more in
+            # page faults than the copy); g: the current block's live rows, gk/gv: its per-layer views
+            self.blocks, self.g, self.gk, self.gv = None, None, None, None
             self.shape = None  # (rows per prompt, slot of each row) of the current batch, see `_prompt_slots`
         else:  # per layer (rows, kv heads, prompt length + room, head dim), filled in place
             self.k = [_copy(k, self.plen, None, self.plen + self.room) for k in pk]
@@ -174,17 +176,23 @@ class _LlamaDecoder:
         if src is not None or self.g is None or t == self.g.shape[4]:  # copies only the tokens written
             import torch
 
-            room = max(self.room, t + GROW)
-            if t + GROW > self.room:
-                self.w.cover(int(self.pos.max()) + 1 + GROW)
             k0 = self.pk[0]
-            g = k0.new_empty((rows, k0.shape[1], len(self.pk), 2, room, k0.shape[3]))
-            if t:  # index_select writes straight into the new block (one copy for all layers)
+            if self.blocks is None or t == self.g.shape[4] or rows > len(self.blocks[0]):  # (re)allocate both
+                room = max(self.room, t + GROW)
+                if t + GROW > self.room:
+                    self.w.cover(int(self.pos.max()) + 1 + GROW)
+                shape = (max(rows, 0 if self.blocks is None else len(self.blocks[0])), k0.shape[1], len(self.pk), 2,
+                         room, k0.shape[3])
+                blocks = [k0.new_empty(shape), k0.new_empty(shape)]
+            else:
+                blocks = self.blocks[::-1]  # the spare block becomes the current one
+            g = blocks[0][:rows]
+            if t:  # index_select writes straight into the other block (one copy for all layers)
                 if src is None:
                     g[..., :t, :] = self.g[..., :t, :]
                 else:
                     torch.index_select(self.g[..., :t, :], 0, src, out=g[..., :t, :])
-            self.g = g
+            self.blocks, self.g = blocks, g
             self.gk, self.gv = [g[:, :, i, 0] for i in range(g.shape[2])], [g[:, :, i, 1] for i in range(g.shape[2])]
         if src is not None or self.shape is None:  # which rows belong to which prompt: only changes with src
             self.shape = self._prompt_slots(rows)
@@ -326,8 +334,10 @@ class _LlamaWeights:
 def _small(model) -> bool:
     """Whether the model's weights (parameters and fbgemm's packed matrices) fit in `TRANSPOSE_MAX_BYTES`: small
     enough for the decode step's own copies."""
+    from naturelm.generate.quantize import packed_bytes
+
     total = sum(p.numel() * p.element_size() for p in model.parameters())
-    return total + sum(m.packed_bytes() for m in model.modules() if hasattr(m, "packed_bytes")) <= TRANSPOSE_MAX_BYTES
+    return total + packed_bytes(model) <= TRANSPOSE_MAX_BYTES
 
 
 def _hooked(module) -> bool:

@@ -269,6 +269,12 @@ def quantized_mode(model) -> str | None:
     return getattr(model.config, "naturelm_quantize", None)
 
 
+def packed_bytes(model) -> int:
+    """Bytes of the weights fbgemm holds packed outside the model's parameters and buffers (int8-dynamic and fp16
+    layers)."""
+    return sum(m.packed_bytes() for m in model.modules() if hasattr(m, "packed_bytes"))
+
+
 def weight_bytes_per_token(model) -> int:
     """Bytes of weights one decode step reads at batch 1: every linear layer (the LM head included), one
     embedding row, and the other parameters (norms)."""
@@ -279,7 +285,7 @@ def weight_bytes_per_token(model) -> int:
         if module is embed:
             w = module.weight
             total += w[0].numel() * w.element_size() + (4 if isinstance(module, Int8Embedding) else 0)
-        elif isinstance(module, (Int8DynamicLinear, Fp16Linear)):
+        elif hasattr(module, "packed_bytes"):
             total += module.packed_bytes()
         elif isinstance(module, (Int8Linear, Int4Linear, torch.nn.Linear)):
             total += sum(b.numel() * b.element_size() for b in module.buffers(recurse=False))
