@@ -113,7 +113,7 @@ def render(data: dict) -> str:
                 "short raw prompts):", ""]
         out += ["| path | weights in memory | bytes read per decode step | load (+ quantize) |", "|---|---|---|---|"]
         for p in [p for p in ("ours_fp32",) + QUANTIZED if p in load]:
-            step = big["paths"][p]["weight_bytes_per_step"] if "paths" in big else None
+            step = big.get("paths", {}).get(p, {}).get("weight_bytes_per_step")
             out.append(f"| {NAMES[p].replace('ours ', '')} | {_gb(load[p]['model_bytes'])} | "
                        f"{_gb(step) if step else '—'} | {load[p]['load_s']:.0f} s |")
         out += [""]

@@ -135,9 +135,11 @@ def test_shared_prompt_decoder_matches_the_model_cache(lm):
     torch.testing.assert_close(shared.logits, plain.logits)
     g = torch.Generator().manual_seed(0)
     steps = [[0, 0, 0, 1, 2, 2, 3], [0, 1, 2, 3, 4, 5, 6], [1, 1, 2, 5, 6, 6], [0, 0, 1, 2, 2, 3, 4, 5, 5], [3, 4]]
+    # then past the decoder's room (GROW written tokens: its blocks are reallocated), rows kept (None) or swapped
+    steps += [None if i % 2 else [1, 0] for i in range(engine_mod.GROW + 3)]
     for src in steps:
-        src = torch.as_tensor(src)
-        tokens = torch.randint(5, len(lm.tokenizer), (len(src),), generator=g)
+        src = None if src is None else torch.as_tensor(src)
+        tokens = torch.randint(5, len(lm.tokenizer), (2 if src is None else len(src),), generator=g)
         with torch.inference_mode():
             a, b = shared.step(src, tokens), plain.step(src, tokens)
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
