@@ -259,7 +259,8 @@ def model_bytes(model) -> int:
     """Parameters, buffers and fbgemm's packed weights (int8-dynamic and fp16 layers hold them outside buffers)."""
     from naturelm.generate.quantize import packed_bytes
 
-    return packed_bytes(model) + sum(t.numel() * t.element_size() for t in list(model.parameters()) + list(model.buffers()))
+    tensors = list(model.parameters()) + list(model.buffers())
+    return packed_bytes(model) + sum(t.numel() * t.element_size() for t in tensors)
 
 
 def run_big(args, out: dict) -> None:
