@@ -17,7 +17,7 @@ from pathlib import Path
 from naturelm import arguments
 from naturelm.data.instructions import instruction  # noqa: F401  (public: naturelm.api.instruction)
 from naturelm.errors import ConfigError, DataSourceMissing, EntityError, InputError
-from naturelm.generate.engine import Engine, mean_logprob
+from naturelm.generate.engine import Engine, encode_prompts, mean_logprob
 from naturelm.generate.postprocess import Classification, Generation, dedup, to_generation
 from naturelm.tasks import checks
 from naturelm.language.tags import wrap
@@ -175,7 +175,9 @@ class NatureLM:
 
             set_inference_threads(model, threads)
         if quantize is not None:
-            quantize_model(model, quantize)
+            calibration = (encode_prompts(tok, calibration_prompts(), add_bos=True)
+                           if quantize == "int8-dynamic" else None)
+            quantize_model(model, quantize, calibration)
         kw.setdefault("path", p)
         kw.setdefault("rank_weight", _rank_weight(p))
         kw.setdefault("forward_rank_weight", _rank_weight(p, FORWARD_RANK_WEIGHT_KEY))
@@ -792,6 +794,20 @@ def _batched(method, inputs: list[str], k: int) -> list[list[Generation]]:
         return method(inputs, k)
     except EntityError:
         return [_safe(lambda x: method(x, k), x) for x in inputs]
+
+
+# int8-dynamic's calibration (SmoothQuant): molecules outside the benchmark's agreement prompts
+CALIBRATION_MOLECULES = ("CC(C)NCC(O)COc1cccc2ccccc12", "CN1CCN(CC1)C(=O)c1ccc(Cl)cc1", "OC(=O)CCc1ccccc1",
+                         "COC(=O)c1ccc(N)cc1", "CC(C)(C)OC(=O)N1CCC(CC1)C(=O)O", "Brc1ccc(cc1)C#N",
+                         "O=C1CCCN1", "Cc1ccc(S(=O)(=O)Cl)cc1", "OCc1ccc(F)cc1", "CCOC(=O)C(C)(C)Oc1ccc(Cl)cc1",
+                         "NC1CCCCC1", "c1ccc2[nH]ccc2c1")
+
+
+def calibration_prompts() -> list[str]:
+    """The prompts whose activations `quantize="int8-dynamic"` calibrates on: retrosynthesis and naming
+    instructions over `CALIBRATION_MOLECULES`."""
+    return ([instruction("retrosynthesis", product=m) for m in CALIBRATION_MOLECULES]
+            + [instruction("smiles_to_iupac", mol=m) for m in CALIBRATION_MOLECULES])
 
 
 def _rank_weight(checkpoint: Path, key: str = RANK_WEIGHT_KEY) -> float | None:

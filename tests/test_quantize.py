@@ -101,6 +101,54 @@ def test_int8_dynamic_head_refines_its_best_logits():
     assert torch.equal(y[rest], rough[rest])
 
 
+def test_smoothing_scale_by_hand():
+    """s = act^alpha / weight^(1 - alpha) per input channel: act (4, 1), weight (1, 4), alpha 0.5 -> (2, 0.5);
+    alpha 1 moves the whole activation range (s = act), alpha 0 none of it (s = 1 / weight)."""
+    act, weight = torch.tensor([4.0, 1.0]), torch.tensor([1.0, 4.0])
+    assert q.smoothing_scale(act, weight, 0.5).tolist() == [2.0, 0.5]
+    assert q.smoothing_scale(act, weight, 1.0).tolist() == [4.0, 1.0]
+    assert q.smoothing_scale(act, weight, 0.0).tolist() == [1.0, 0.25]
+    assert q.smoothing_scale(torch.zeros(1), torch.ones(1), 0.5).tolist() == pytest.approx([1e-5 ** 0.5])
+
+
+def test_smoothing_keeps_the_fp32_function(tiny_checkpoint):
+    """Every decoder layer smoothed in float32: the logits stay those of the model (oracle), while the weights
+    moved (anti-oracle: the norms' weights and the products' columns changed)."""
+    from naturelm.api import calibration_prompts
+    from naturelm.generate.engine import encode_prompts
+
+    lm = NatureLM.load(tiny_checkpoint, dtype="float32")
+    ids = torch.as_tensor(lm.engine.encode([instruction("retrosynthesis", product=PRODUCTS[0])]))
+    with torch.inference_mode():
+        before = lm.model(input_ids=ids).logits
+    layer0 = lm.model.model.layers[0]
+    norm, qw = layer0.input_layernorm.weight.clone(), layer0.self_attn.q_proj.weight.clone()
+    ranges = q.activation_ranges(lm.model, encode_prompts(lm.tokenizer, calibration_prompts()[:4]))
+    assert set(ranges) >= {f"model.layers.0.{k}" for k in ("self_attn.q_proj", "self_attn.o_proj", "mlp.down_proj")}
+    for i, layer in enumerate(lm.model.model.layers):
+        q.smooth_layer(layer, lm.model.config, {k[len(f"model.layers.{i}."):]: v for k, v in ranges.items()
+                                                if k.startswith(f"model.layers.{i}.")})
+    with torch.inference_mode():
+        after = lm.model(input_ids=ids).logits
+    torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)
+    assert not torch.allclose(layer0.input_layernorm.weight, norm)
+    s = norm / layer0.input_layernorm.weight  # the norm was divided by s, q's input channels multiplied by it
+    torch.testing.assert_close(layer0.self_attn.q_proj.weight, qw * s)
+
+
+def test_int8_dynamic_loads_smoothed(tiny_checkpoint):
+    """NatureLM.load calibrates int8-dynamic on its calibration prompts; quantize without calibration does not."""
+    from naturelm.api import calibration_prompts
+
+    lm = NatureLM.load(tiny_checkpoint, quantize="int8-dynamic")
+    assert lm.model.config.naturelm_smoothing == {"alpha": q.SMOOTH_ALPHA,
+                                                  "calibration_sequences": len(calibration_prompts())}
+    plain = NatureLM.load(tiny_checkpoint, dtype="float32")
+    q.quantize(plain.model, "int8-dynamic")
+    assert not hasattr(plain.model.config, "naturelm_smoothing")
+    assert not hasattr(NatureLM.load(tiny_checkpoint, quantize="int8").model.config, "naturelm_smoothing")
+
+
 def test_int4_needs_whole_groups():
     with pytest.raises(ConfigError, match="divisible by 32"):
         q.Int4Linear(_linear(16, 48))

@@ -19,7 +19,9 @@ and so do the activations between layers: only the matrix products change.
 - int8-dynamic: the same int8 weights, and the activations quantized to int8 on the fly (one scale per call),
   through fbgemm's `quantized::linear_dynamic` (float32 in and out). On an AVX2 CPU it computes about twice as
   fast as the int8 kernel above, which converts every weight to bfloat16 in software, at the cost of 8-bit
-  activations (less agreement with fp32: docs/inference.md).
+  activations (less agreement with fp32: docs/inference.md). Given calibration sequences (`NatureLM.load` passes
+  its `calibration_prompts`), a Llama model's activation outliers are first migrated into the weights
+  (SmoothQuant, `smooth_layer`): the fp32 function is unchanged and the 8-bit activations lose less.
 
 The int8/int4 kernels are in core PyTorch (CPU, AVX2 and AVX-512 builds) and need bfloat16 activations to be
 fast, so such a layer rounds its input to bfloat16 and returns its output in the input's dtype. The LM head's
@@ -237,10 +239,13 @@ class Int8Embedding(torch.nn.Module):
         return f"{self.num_embeddings}, {self.embedding_dim}, int8"
 
 
-def quantize(model, mode: str | None):
+def quantize(model, mode: str | None, calibration: list[list[int]] | None = None):
     """The model with its linear layers and token embedding quantized in place (`mode` one of `MODES`; None:
     unchanged; "fp16" keeps the embedding float32 and gives the LM head fp16 weights too). Other parameters become
-    float32. Returns the model."""
+    float32. Returns the model.
+
+    `calibration` (token id sequences; int8-dynamic on a Llama model): activation outliers are first migrated into
+    the weights (`smooth`, SmoothQuant), each decoder layer in float32 just before it is quantized."""
 
     if mode is None:
         return model
@@ -250,18 +255,98 @@ def quantize(model, mode: str | None):
         raise ConfigError("weight-only quantization runs on CPU; on a GPU load in bfloat16 (quantize=None)")
     layer = {"fp16": Fp16Linear, "int8": Int8Linear, "int4": Int4Linear, "int8-dynamic": Int8DynamicLinear}[mode]
     embed, head = model.get_input_embeddings(), model.get_output_embeddings()
-    for name, module in list(model.named_modules()):
-        for child_name, child in list(module.named_children()):
-            if child is head and isinstance(child, torch.nn.Linear) and mode != "fp16":
-                setattr(module, child_name, Int8DynamicHead(child) if mode == "int8-dynamic" else Int8Head(child))
-            elif isinstance(child, torch.nn.Linear):
-                setattr(module, child_name, layer(child))
-            elif child is embed and mode != "fp16":
-                setattr(module, child_name, Int8Embedding(child))
+
+    def replace(root):
+        for module in list(root.modules()):
+            for child_name, child in list(module.named_children()):
+                if child is head and isinstance(child, torch.nn.Linear) and mode != "fp16":
+                    setattr(module, child_name, Int8DynamicHead(child) if mode == "int8-dynamic" else Int8Head(child))
+                elif isinstance(child, torch.nn.Linear):
+                    setattr(module, child_name, layer(child))
+                elif child is embed and mode != "fp16":
+                    setattr(module, child_name, Int8Embedding(child))
+
+    if calibration and mode == "int8-dynamic" and _smoothable(model):
+        ranges = activation_ranges(model, calibration)
+        for i, decoder_layer in enumerate(model.model.layers):
+            decoder_layer.float()
+            smooth_layer(decoder_layer, model.config, {k[len(f"model.layers.{i}."):]: v for k, v in ranges.items()
+                                                       if k.startswith(f"model.layers.{i}.")})
+            replace(decoder_layer)
+        model.config.naturelm_smoothing = {"alpha": SMOOTH_ALPHA, "calibration_sequences": len(calibration)}
+    replace(model)
     for p in model.parameters():
         p.data = p.data.float()
     model.config.naturelm_quantize = mode
     return model
+
+
+SMOOTH_ALPHA = 0.5  # SmoothQuant's migration strength
+
+
+def _smoothable(model) -> bool:
+    """A Llama model without biases in its attention and MLP products (what `smooth_layer` handles)."""
+    if getattr(model.config, "model_type", None) != "llama" or not hasattr(model, "model"):
+        return False
+    return all(m.bias is None for layer in model.model.layers for m in layer.modules()
+               if isinstance(m, torch.nn.Linear))
+
+
+def activation_ranges(model, calibration: list[list[int]]) -> dict:
+    """Per linear layer (by module name), the largest |input| of each input channel over the calibration sequences
+    (one forward pass each, in the model's own dtype), as float32."""
+    ranges, hooks = {}, []
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            def record(m, args, name=name):
+                x = args[0].detach().reshape(-1, args[0].shape[-1]).abs().amax(0).float()
+                ranges[name] = x if name not in ranges else torch.maximum(ranges[name], x)
+            hooks.append(module.register_forward_pre_hook(record))
+    device = next(model.parameters()).device
+    try:
+        with torch.inference_mode():
+            for ids in calibration:
+                model(input_ids=torch.as_tensor([ids], device=device))
+    finally:
+        for h in hooks:
+            h.remove()
+    return ranges
+
+
+def smoothing_scale(act, weight, alpha: float = SMOOTH_ALPHA):
+    """SmoothQuant's per-input-channel scale s = act^alpha / weight^(1 - alpha) (act, weight: the channel's largest
+    |activation| and |weight|): the activations are divided by s and the weights' input channels multiplied by s,
+    so the product is unchanged and both ranges meet in between."""
+    return (act.clamp(min=1e-5) ** alpha / weight.clamp(min=1e-5) ** (1 - alpha)).clamp(min=1e-5)
+
+
+@torch.no_grad()
+def smooth_layer(layer, config, ranges: dict, alpha: float = SMOOTH_ALPHA) -> None:
+    """Migrate one float32 Llama decoder layer's activation outliers into its weights, in place; its function is
+    unchanged (up to rounding). `ranges`: `activation_ranges` keyed by the module name inside the layer.
+
+    q/k/v and gate/up: the RMSNorm weight in front is divided by s, the products' input channels multiplied by it.
+    down: up's output rows divided by s (silu(gate) * up / s), down's input channels multiplied. o: its input channel
+    (head h, dim d) comes from v's output (kv head of h, d), shared by the heads of a group, so s is taken per kv
+    head and dim (over the group's largest activation and weight) and v's rows divided by it."""
+    a, m = layer.self_attn, layer.mlp
+    for norm, linears, key in ((layer.input_layernorm, (a.q_proj, a.k_proj, a.v_proj), "self_attn.q_proj"),
+                               (layer.post_attention_layernorm, (m.gate_proj, m.up_proj), "mlp.gate_proj")):
+        s = smoothing_scale(ranges[key], torch.cat([lin.weight for lin in linears]).abs().amax(0), alpha)
+        norm.weight.div_(s)
+        for lin in linears:
+            lin.weight.mul_(s)
+    s = smoothing_scale(ranges["mlp.down_proj"], m.down_proj.weight.abs().amax(0), alpha)
+    m.up_proj.weight.div_(s[:, None])
+    m.down_proj.weight.mul_(s)
+    kv, heads = config.num_key_value_heads, config.num_attention_heads
+
+    def group(t):  # (kv heads, head dim): the largest over each kv head's group of query heads
+        return t.view(kv, heads // kv, -1).amax(1)
+
+    s = smoothing_scale(group(ranges["self_attn.o_proj"]), group(a.o_proj.weight.abs().amax(0)), alpha)
+    a.v_proj.weight.div_(s.reshape(-1)[:, None])
+    a.o_proj.weight.mul_(s[:, None, :].expand(kv, heads // kv, s.shape[1]).reshape(-1))
 
 
 def quantized_mode(model) -> str | None:
