@@ -126,8 +126,7 @@ def test_smoothing_keeps_the_fp32_function(tiny_checkpoint):
     ranges = q.activation_ranges(lm.model, encode_prompts(lm.tokenizer, calibration_prompts()[:4]))
     assert set(ranges) >= {f"model.layers.0.{k}" for k in ("self_attn.q_proj", "self_attn.o_proj", "mlp.down_proj")}
     for i, layer in enumerate(lm.model.model.layers):
-        q.smooth_layer(layer, lm.model.config, {k[len(f"model.layers.{i}."):]: v for k, v in ranges.items()
-                                                if k.startswith(f"model.layers.{i}.")})
+        q.smooth_layer(layer, lm.model.config, ranges, f"model.layers.{i}.")
     with torch.inference_mode():
         after = lm.model(input_ids=ids).logits
     torch.testing.assert_close(after, before, rtol=1e-4, atol=1e-4)

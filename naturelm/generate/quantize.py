@@ -245,7 +245,7 @@ def quantize(model, mode: str | None, calibration: list[list[int]] | None = None
     float32. Returns the model.
 
     `calibration` (token id sequences; int8-dynamic on a Llama model): activation outliers are first migrated into
-    the weights (`smooth`, SmoothQuant), each decoder layer in float32 just before it is quantized."""
+    the weights (`smooth_layer`, SmoothQuant), each decoder layer in float32 just before it is quantized."""
 
     if mode is None:
         return model
@@ -270,8 +270,7 @@ def quantize(model, mode: str | None, calibration: list[list[int]] | None = None
         ranges = activation_ranges(model, calibration)
         for i, decoder_layer in enumerate(model.model.layers):
             decoder_layer.float()
-            smooth_layer(decoder_layer, model.config, {k[len(f"model.layers.{i}."):]: v for k, v in ranges.items()
-                                                       if k.startswith(f"model.layers.{i}.")})
+            smooth_layer(decoder_layer, model.config, ranges, f"model.layers.{i}.")
             replace(decoder_layer)
         model.config.naturelm_smoothing = {"alpha": SMOOTH_ALPHA, "calibration_sequences": len(calibration)}
     replace(model)
@@ -321,9 +320,10 @@ def smoothing_scale(act, weight, alpha: float = SMOOTH_ALPHA):
 
 
 @torch.no_grad()
-def smooth_layer(layer, config, ranges: dict, alpha: float = SMOOTH_ALPHA) -> None:
+def smooth_layer(layer, config, ranges: dict, prefix: str, alpha: float = SMOOTH_ALPHA) -> None:
     """Migrate one float32 Llama decoder layer's activation outliers into its weights, in place; its function is
-    unchanged (up to rounding). `ranges`: `activation_ranges` keyed by the module name inside the layer.
+    unchanged (up to rounding). `ranges`: the model's `activation_ranges`; `prefix`: the layer's module name and a
+    dot (`model.layers.3.`).
 
     q/k/v and gate/up: the RMSNorm weight in front is divided by s, the products' input channels multiplied by it.
     down: up's output rows divided by s (silu(gate) * up / s), down's input channels multiplied. o: its input channel
@@ -332,11 +332,11 @@ def smooth_layer(layer, config, ranges: dict, alpha: float = SMOOTH_ALPHA) -> No
     a, m = layer.self_attn, layer.mlp
     for norm, linears, key in ((layer.input_layernorm, (a.q_proj, a.k_proj, a.v_proj), "self_attn.q_proj"),
                                (layer.post_attention_layernorm, (m.gate_proj, m.up_proj), "mlp.gate_proj")):
-        s = smoothing_scale(ranges[key], torch.cat([lin.weight for lin in linears]).abs().amax(0), alpha)
+        s = smoothing_scale(ranges[prefix + key], torch.cat([lin.weight for lin in linears]).abs().amax(0), alpha)
         norm.weight.div_(s)
         for lin in linears:
             lin.weight.mul_(s)
-    s = smoothing_scale(ranges["mlp.down_proj"], m.down_proj.weight.abs().amax(0), alpha)
+    s = smoothing_scale(ranges[prefix + "mlp.down_proj"], m.down_proj.weight.abs().amax(0), alpha)
     m.up_proj.weight.div_(s[:, None])
     m.down_proj.weight.mul_(s)
     kv, heads = config.num_key_value_heads, config.num_attention_heads
@@ -344,7 +344,7 @@ def smooth_layer(layer, config, ranges: dict, alpha: float = SMOOTH_ALPHA) -> No
     def group(t):  # (kv heads, head dim): the largest over each kv head's group of query heads
         return t.view(kv, heads // kv, -1).amax(1)
 
-    s = smoothing_scale(group(ranges["self_attn.o_proj"]), group(a.o_proj.weight.abs().amax(0)), alpha)
+    s = smoothing_scale(group(ranges[prefix + "self_attn.o_proj"]), group(a.o_proj.weight.abs().amax(0)), alpha)
     a.v_proj.weight.div_(s.reshape(-1)[:, None])
     a.o_proj.weight.mul_(s[:, None, :].expand(kv, heads // kv, s.shape[1]).reshape(-1))
 
