@@ -135,13 +135,16 @@ class NatureLM:
         vocabulary rebuilt by `NatureTokenizer.from_released`, no remote code; prompts in the tokenizer's format.
 
         `quantize`: "fp16", "int8", "int8-dynamic" or "int4" quantization for CPU decoding (`naturelm.generate.quantize`;
-        the weights are read in the checkpoint's own dtype, then quantized), None: as stored (docs/inference.md
-        says which to use where).
+        the weights are read in the checkpoint's own dtype, then quantized); "gguf-f16", "gguf-q8_0" or "gguf-q4_0":
+        decoding on llama.cpp in that GGUF format (`naturelm.generate.llamacpp`; a Llama checkpoint, with
+        llama-cpp-python installed), scoring on the model as stored; None: as stored (docs/inference.md says which
+        to use where).
 
         On CPU, torch's threads are set on purpose (naturelm.generate.threads): `threads` when given, else
         OMP_NUM_THREADS when set, else 1 for a small model (faster on a busy machine), else one per core (max 8)."""
         from transformers import AutoModelForCausalLM
 
+        from naturelm.generate.llamacpp import FORMATS, LlamaCpp
         from naturelm.language import NatureTokenizer
 
         if not isinstance(path, (str, os.PathLike)):
@@ -154,8 +157,9 @@ class NatureLM:
         if quantize is not None:
             from naturelm.generate.quantize import MODES, quantize as quantize_model
 
-            if quantize not in MODES:
-                raise ConfigError(f"quantize must be one of {', '.join(MODES)} or None, not {quantize!r}")
+            if quantize not in MODES and quantize not in FORMATS:
+                raise ConfigError(f"quantize must be one of {', '.join(MODES + tuple(FORMATS))} or None, "
+                                  f"not {quantize!r}")
         if not p.exists():
             raise DataSourceMissing(str(p), CHECKPOINT_HINT)
         if not p.is_dir() or not (p / "config.json").is_file():
@@ -173,8 +177,11 @@ class NatureLM:
         if str(device).startswith("cpu"):  # before quantizing: packed weights are not parameters any more
             from naturelm.generate.threads import set_inference_threads
 
-            set_inference_threads(model, threads)
-        if quantize is not None:
+            threads = set_inference_threads(model, threads)
+        native = None
+        if quantize in FORMATS:
+            native = LlamaCpp.from_model(model, quantize, threads or 1)
+        elif quantize is not None:
             calibration = (encode_prompts(tok, calibration_prompts(), add_bos=True)
                            if quantize == "int8-dynamic" else None)
             quantize_model(model, quantize, calibration)
@@ -183,7 +190,9 @@ class NatureLM:
         kw.setdefault("forward_rank_weight", _rank_weight(p, FORWARD_RANK_WEIGHT_KEY))
         kw.setdefault("forward_retro_weight", _rank_weight(p, FORWARD_RETRO_WEIGHT_KEY))
         kw.setdefault("material_rank_weight", _rank_weight(p, MATERIAL_RANK_WEIGHT_KEY))
-        return cls(model, tok, **kw)
+        lm = cls(model, tok, **kw)
+        lm.engine.native = native
+        return lm
 
     # ------------------------------------------------------------------ generation
     def generate(self, prompts: str | list[str], n: int = 1, num_beams: int = 1, temperature: float | None = None,

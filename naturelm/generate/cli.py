@@ -20,7 +20,7 @@ def generate(
     unconstrained: bool = typer.Option(False, "--unconstrained", help="turn off constrained decoding"),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("cpu", "--device"),
-    quantize: str = typer.Option(None, "--quantize", help="fp16, int8, int8-dynamic or int4: quantized CPU decoding (docs/inference.md); default: as stored"),
+    quantize: str = typer.Option(None, "--quantize", help="fp16, int8, int8-dynamic or int4: quantized CPU decoding; gguf-f16, gguf-q8_0 or gguf-q4_0: decoding on llama.cpp (docs/inference.md); default: as stored"),
     as_json: bool = typer.Option(False, "--json", help="print JSON records instead of a table"),
 ) -> None:
     """Generate candidates for one instruction and print them, checked and scored."""

@@ -416,6 +416,7 @@ class Engine:
         self._constraints: dict[bool, Constraints] = {}
         self._fused: list | None = None
         self._llama: _LlamaWeights | None = None
+        self.native = None  # a `naturelm.generate.llamacpp.LlamaCpp` of the same weights: decoding runs there
 
     def llama_weights(self) -> _LlamaWeights:
         """The Llama decode step's view of the weights (`_LlamaWeights`), rebuilt when a weight changed in place
@@ -461,10 +462,14 @@ class Engine:
         return out.logits.float(), new_cache
 
     def decoder(self, prompt_ids: list[list[int]], lean: bool | None = None, room: int = GROW,
-                fan_out: bool = True):
-        """Incremental decoder over the prompts (see `_CacheDecoder`): `_LlamaDecoder` when the architecture allows
-        (`lean=None`: whenever it does). `room`: the tokens each row will likely write (caches are sized for it);
-        `fan_out`: whether a prompt may have several rows (beams, n samples) or keeps exactly one."""
+                fan_out: bool = True, rows: int | None = None):
+        """Incremental decoder over the prompts (see `_CacheDecoder`): llama.cpp's when the engine has one
+        (`native`) and `lean` is not False, else `_LlamaDecoder` when the architecture allows (`lean=None`: whenever
+        it does). `room`: the tokens each row will likely write (caches are sized for it); `fan_out`: whether a
+        prompt may have several rows (beams, n samples) or keeps exactly one; `rows`: the most rows it will hold
+        (None: one per prompt)."""
+        if self.native is not None and lean is not False:
+            return self.native.decoder(prompt_ids, room, rows or len(prompt_ids))
         ids, mask, pos = self._left_pad(prompt_ids)
         if lean is None:
             lean = _LlamaDecoder.supports(self.model)
@@ -523,7 +528,7 @@ class Engine:
         done = [False] * len(rows)
         live = list(range(len(rows)))  # the rows in the batch, in batch order
         with torch.inference_mode():
-            decoder = self.decoder(prompt_ids, room=max_new_tokens, fan_out=n > 1)
+            decoder = self.decoder(prompt_ids, room=max_new_tokens, fan_out=n > 1, rows=len(rows))
             prompt_of = torch.arange(len(rows), device=self.device) // n  # the decoder's rows are the prompts at first
             logits = decoder.logits if n == 1 else decoder.logits.index_select(0, prompt_of)
             for step in range(max_new_tokens):
@@ -589,7 +594,7 @@ class Engine:
         toks: list[list[int]] = [[] for _ in prompt_ids]
         scores = torch.zeros(len(prompt_ids), dtype=torch.float64, device=self.device)
         with torch.inference_mode():
-            decoder = self.decoder(prompt_ids, room=max_new_tokens)
+            decoder = self.decoder(prompt_ids, room=max_new_tokens, rows=len(prompt_ids) * W)
             logits = decoder.logits
             for step in range(max_new_tokens):
                 checkpoint()
@@ -735,6 +740,10 @@ class Engine:
         if requests is not None and not constrained:
             requests = None
         results: list[list[Generation]] = []
+        if self.native is not None:  # llama.cpp holds at most MAX_SEQS rows at once
+            from naturelm.generate.llamacpp import MAX_SEQS
+
+            batch_size = max(1, min(batch_size, MAX_SEQS // (beam_width(num_beams) if num_beams > 1 else n)))
         for start in range(0, len(ids), batch_size):
             chunk = ids[start:start + batch_size]
             reqs = None if requests is None else [r.bind(cons) if r is not None else None

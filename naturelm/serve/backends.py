@@ -43,7 +43,8 @@ class VLLMNatureLM(NatureLM):
 
 def load_model(path: Path, backend: str = "engine", quantize: str | None = None, threads: int | None = None):
     """A loaded model behind the `NatureLM.generate` contract and its task methods (`quantize`: the engine's
-    fp16 / int8 / int8-dynamic / int4 CPU quantization; `threads`: torch CPU threads; see `NatureLM.load`)."""
+    fp16 / int8 / int8-dynamic / int4 CPU quantization or a gguf-* format decoded on llama.cpp; `threads`: CPU
+    threads; see `NatureLM.load`)."""
     if backend == "engine":
         return NatureLM.load(path, quantize=quantize, threads=threads)
     if quantize is not None:

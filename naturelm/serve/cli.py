@@ -67,7 +67,7 @@ def serve(
     threads: int = typer.Option(None, "--threads", min=1,
                                 help="torch CPU threads (default: OMP_NUM_THREADS, else 1 for a small model, else one "
                                      "per core up to 8; naturelm.generate.threads)"),
-    quantize: str = typer.Option(None, "--quantize", help="fp16, int8, int8-dynamic or int4: quantized CPU decoding (docs/inference.md); default: as stored"),
+    quantize: str = typer.Option(None, "--quantize", help="fp16, int8, int8-dynamic or int4: quantized CPU decoding; gguf-f16, gguf-q8_0 or gguf-q4_0: decoding on llama.cpp (docs/inference.md); default: as stored"),
     allowed_host: list[str] = typer.Option(None, "--allowed-host",
                                            help="Host header value to answer (repeatable); default: the bind "
                                                 "address (loopback: localhost, 127.0.0.1, ::1), any for 0.0.0.0"),

@@ -1,0 +1,155 @@
+"""Decoding on llama.cpp (naturelm.generate.llamacpp): the GGUF file computes the checkpoint's function, its
+decoder keeps the rows' histories through any reordering, and greedy, beam search, sampling and constrained
+decoding hold on it."""
+from __future__ import annotations
+
+import pytest
+
+from naturelm.api import NatureLM, instruction
+from naturelm.errors import ConfigError
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("llama_cpp")
+pytest.importorskip("gguf")
+from naturelm.generate import llamacpp  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+PRODUCTS = ["CC(=O)Nc1ccc(O)cc1", "O=C(O)c1ccccc1OC(C)=O", "CN1CCC[C@H]1c1cccnc1", "NC(=O)c1cnccn1"]
+
+
+@pytest.fixture(scope="module", params=["gguf-f16", "gguf-q8_0"])
+def glm(request, tiny_checkpoint):
+    return NatureLM.load(tiny_checkpoint, quantize=request.param)
+
+
+def _prompts(lm, n=4):
+    return lm.engine.encode([instruction("retrosynthesis", product=p) for p in PRODUCTS[:n]])
+
+
+def test_permute_pairs_each_heads_halves():
+    """HF rotates (x_i, x_{i + d/2}) together, llama.cpp (x_{2i}, x_{2i + 1}): head rows 0..3 -> 0, 2, 1, 3."""
+    w = torch.arange(8.0)[:, None]  # 2 heads of dimension 4
+    assert llamacpp._permute(w, 2)[:, 0].tolist() == [0, 2, 1, 3, 4, 6, 5, 7]
+
+
+def test_rope_factors_of_scaled_rope():
+    """llama.cpp divides each frequency by its factor: the plain frequencies over the model's (linear: the factor)."""
+    from transformers import LlamaConfig
+    from transformers.models.llama.modeling_llama import LlamaRotaryEmbedding
+
+    plain = LlamaConfig(hidden_size=64, num_attention_heads=4, rope_parameters={"rope_type": "default",
+                                                                              "rope_theta": 10000.0})
+    linear = LlamaConfig(hidden_size=64, num_attention_heads=4, rope_parameters={
+        "rope_type": "linear", "rope_theta": 10000.0, "factor": 4.0})
+    assert llamacpp._rope_factors(LlamaRotaryEmbedding(plain), 10000.0, 16) is None
+    assert llamacpp._rope_factors(LlamaRotaryEmbedding(linear), 10000.0, 16).tolist() == pytest.approx([4.0] * 8)
+
+
+@pytest.mark.parametrize("rope", [{"rope_type": "default"}, {"rope_type": "linear", "factor": 4.0},
+                                  {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
+                                   "high_freq_factor": 4.0, "original_max_position_embeddings": 64}])
+def test_gguf_computes_the_hf_function(rope):
+    """A random Llama (untied head, RoPE plain or scaled) written as fp16 GGUF: llama.cpp's logits at the end of a
+    100-token prompt equal HF's up to fp16 rounding, so names, the q/k permutation and the RoPE factors are right."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256,
+                      tie_word_embeddings=False, rope_parameters={"rope_theta": 5000.0, **rope})
+    model = LlamaForCausalLM(cfg).eval()
+    ids = torch.randint(0, 300, (1, 100), generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        ref = model(input_ids=ids).logits[0, -1]
+    got = llamacpp.LlamaCpp.from_model(model, "gguf-f16").decoder([ids[0].tolist()], room=1, rows=1).logits[0]
+    assert ((got - ref).norm() / ref.norm()).item() < 0.01
+
+
+def test_prompt_logits_match_the_checkpoint(lm, glm):
+    """The last prompt token's logits from llama.cpp equal the fp32 model's up to the format's rounding."""
+    ids = _prompts(lm)
+    x, mask, pos = lm.engine._left_pad(ids)
+    with torch.inference_mode():
+        ref = lm.model(input_ids=x, attention_mask=mask, position_ids=pos).logits[:, -1].float()
+    got = glm.engine.native.decoder(ids, room=4, rows=len(ids)).logits
+    rel = ((got - ref).norm() / ref.norm()).item()
+    assert rel < {"gguf-f16": 0.01, "gguf-q8_0": 0.03}[glm.engine.native.fmt]
+    assert (got.argmax(-1) == ref.argmax(-1)).all()
+
+
+def test_reordered_rows_keep_their_histories(lm, glm):
+    """Any reordering (a row copied to several, rows dropped, rows swapped) gives every row the logits of its own
+    history: the same steps through the PyTorch decoder agree."""
+    ids = _prompts(lm, 2)
+    # rows stay grouped by prompt, in prompt order (as beam search keeps them); the last step drops prompt 0
+    steps = [([0, 0, 1, 1, 1], [5, 6, 7, 8, 9]), ([1, 0, 4, 2], [10, 11, 12, 13]), (None, [14, 15, 16, 17]),
+             ([1, 3], [18, 19]), ([0, 0, 0, 1, 1, 1], [20, 21, 22, 23, 24, 25]), ([2, 5], [26, 27]), ([1], [28])]
+    with torch.inference_mode():
+        ref, got = lm.engine.decoder(ids, room=8, rows=8), glm.engine.native.decoder(ids, room=8, rows=8)
+        for src, toks in steps:
+            s = None if src is None else torch.tensor(src)
+            a, b = ref.step(s, torch.tensor(toks)), got.step(s, torch.tensor(toks))
+            assert a.shape == b.shape
+            assert ((a - b).norm() / a.norm()).item() < 0.03
+            assert (a.argmax(-1) == b.argmax(-1)).float().mean().item() >= 0.5
+
+
+def test_greedy_agrees_with_fp32(lm, glm):
+    ids = _prompts(lm)
+    ref = lm.engine.sample(ids, 1, 0.0, 1.0, 16, False)
+    got = glm.engine.sample(ids, 1, 0.0, 1.0, 16, False)
+    same = sum(x == y for (r,), (g,) in zip(ref, got) for x, y in zip(r.ids, g.ids))
+    assert same / sum(len(r.ids) for (r,) in ref) >= 0.9
+
+
+def test_beam_search_holds(glm):
+    """k distinct canonical answers, best score first, and width-1 beam equals greedy."""
+    prompts = [instruction("retrosynthesis", product=p) for p in PRODUCTS[:2]]
+    for row in glm.generate(prompts, num_beams=4, max_new_tokens=20, expect="reactants"):
+        assert len(row) == 4
+        assert len({g.key for g in row}) == 4
+        assert [g.score for g in row] == sorted((g.score for g in row), reverse=True)
+    ids = glm.engine.encode(prompts)
+    greedy = glm.engine.sample(ids, 1, 0.0, 1.0, 12, True)
+    beam = glm.engine.beam(ids, 1, 12, True)
+    assert [h.ids for (h,) in greedy] == [hyps[0].ids for hyps in beam]
+
+
+def test_constrained_decoding_holds(glm):
+    """Every constrained answer opens the expected tag and closes it, with balanced SMILES; sampling too."""
+    prompts = [instruction("retrosynthesis", product=p) for p in PRODUCTS]
+    for rows in (glm.generate(prompts, num_beams=3, max_new_tokens=24, expect="reactants"),
+                 glm.generate(prompts, n=3, temperature=1.0, max_new_tokens=24, expect="reactants")):
+        for row in rows:
+            assert row
+            for g in row:
+                assert g.tag == "reactants" and g.raw.rstrip().endswith("</reactants>")
+                assert g.entity.count("(") == g.entity.count(")")
+                assert g.entity.count("[") == g.entity.count("]")
+
+
+def test_two_decoders_at_once(lm, glm):
+    """A decoder made while another holds the kept context gets its own: both give their prompts' logits."""
+    ids = _prompts(lm, 2)
+    first = glm.engine.native.decoder(ids[:1], room=4, rows=1)
+    second = glm.engine.native.decoder(ids[1:], room=4, rows=1)
+    alone = glm.engine.native.decoder(ids, room=4, rows=2)
+    for one, row in ((first, 0), (second, 1)):  # batched, the kernels round differently
+        assert ((one.logits[0] - alone.logits[row]).norm() / alone.logits[row].norm()).item() < 0.01
+        assert one.logits[0].argmax() == alone.logits[row].argmax()
+
+
+def test_errors_are_typed(tiny_checkpoint, glm, tmp_path):
+    with pytest.raises(ConfigError, match="gguf-q8_0"):
+        NatureLM.load(tmp_path / "missing", quantize="gguf-q2")
+    with pytest.raises(ConfigError, match="at most 256 rows"):
+        glm.engine.native.decoder([[1, 2]], room=4, rows=300)
+    with pytest.raises(ConfigError, match="GGUF format"):
+        llamacpp.write_gguf(glm.model, tmp_path / "x.gguf", "gguf-q3")
+    ids = _prompts(glm, 1)
+    dec = glm.engine.native.decoder(ids, room=1, rows=1)
+    with pytest.raises(ConfigError, match="KV cache"):  # asked for room 1, given far more than the cells left
+        for _ in range(5000):
+            dec.step(None, torch.tensor([5]))
+    assert glm.generate(instruction("retrosynthesis", product=PRODUCTS[0]), num_beams=2, max_new_tokens=8)
