@@ -37,10 +37,11 @@ from results_path import add_output_args, output_path  # noqa: E402
 from generate_throughput import PRODUCTS, PeakRSS, hf_tokens  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-PATHS = ("hf_fp32", "ours_fp32", "ours_fp16", "ours_int8", "ours_int8dyn", "ours_int4")
+PATHS = ("hf_fp32", "ours_fp32", "ours_fp16", "ours_int8", "ours_int8dyn", "ours_int4", "ours_gguf_f16",
+         "ours_gguf_q8_0", "ours_gguf_q4_0")
 QUANT = {"hf_fp32": None, "ours_fp32": None, "ours_fp16": "fp16", "ours_int8": "int8", "ours_int8dyn": "int8-dynamic",
-         "ours_int4": "int4"}
-QUANTIZED = ("ours_fp16", "ours_int8", "ours_int8dyn", "ours_int4")
+         "ours_int4": "int4", "ours_gguf_f16": "gguf-f16", "ours_gguf_q8_0": "gguf-q8_0", "ours_gguf_q4_0": "gguf-q4_0"}
+QUANTIZED = PATHS[2:]
 COMPUTES = {
     "greedy_b1": "2 prompts one by one, greedy, unconstrained; HF generate(do_sample=False) / our Engine.sample",
     "greedy_b8": "8 prompts in one left-padded batch, greedy",
@@ -140,7 +141,8 @@ def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = F
     decode(ids[:1], "greedy", 2)  # warm-up
     with PeakRSS() as mem:
         if "greedy_b1" in modes:
-            out["weight_bytes_per_step"] = weight_bytes_per_token(lm.model)
+            out["weight_bytes_per_step"] = (weight_bytes_per_token(lm.model) if eng.native is None
+                                            else eng.native.step_bytes)  # llama.cpp's: its GGUF tensors
             out["read_bandwidth_bytes_per_s"] = read_bandwidth()
             one = [decode([p], "greedy", 1) for p in ids[:2]]
             full = [decode([p], "greedy", tokens) for p in ids[:2]]
@@ -199,9 +201,22 @@ def teacher_forced_agreement(ref_lm, lm, prompts: list[str], ref: list[list[int]
         x = torch.as_tensor([p + r[:-1]])
         with torch.inference_mode():
             a = ref_lm.model(input_ids=x, logits_to_keep=len(r)).logits[0].argmax(-1)
-            b = lm.model(input_ids=x, logits_to_keep=len(r)).logits[0].argmax(-1)
+            b = (lm.model(input_ids=x, logits_to_keep=len(r)).logits[0].argmax(-1) if lm.engine.native is None
+                 else stepped_top1(lm, p, r))
         same, total = same + int((a == b).sum()), total + len(r)
     return same / total if total else 1.0
+
+
+def stepped_top1(lm, prompt: list[int], ref: list[int]):
+    """Top-1 token after the prompt and after each prefix of `ref`, through the engine's decoder (llama.cpp's for a
+    gguf path, whose `lm.model` is the fp32 model it scores with)."""
+    import torch
+
+    dec = lm.engine.decoder([prompt], room=len(ref), rows=1)
+    top = [int(dec.logits[0].argmax())]
+    for t in ref[:-1]:
+        top.append(int(dec.step(None, torch.tensor([t]))[0].argmax()))
+    return torch.tensor(top)
 
 
 def agreement(models: dict, prompts: list[str], tokens: int, raw: bool = False) -> dict:

@@ -20,8 +20,10 @@ ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "bench" / "results" / "cpu_inference.json"
 DOC = ROOT / "docs" / "inference.md"
 NAMES = {"hf_fp32": "HF `generate` fp32", "ours_fp32": "ours fp32", "ours_fp16": "ours fp16",
-         "ours_int8": "ours int8", "ours_int8dyn": "ours int8-dynamic", "ours_int4": "ours int4"}
-QUANTIZED = ("ours_fp16", "ours_int8", "ours_int8dyn", "ours_int4")
+         "ours_int8": "ours int8", "ours_int8dyn": "ours int8-dynamic", "ours_int4": "ours int4",
+         "ours_gguf_f16": "ours on llama.cpp, gguf-f16", "ours_gguf_q8_0": "ours on llama.cpp, gguf-q8_0",
+         "ours_gguf_q4_0": "ours on llama.cpp, gguf-q4_0"}
+QUANTIZED = tuple(p for p in NAMES if p not in ("hf_fp32", "ours_fp32"))
 MODES = [("greedy_b1", "greedy batch 1"), ("greedy_b8", "greedy batch 8"), ("beam10", "beam 10 (like for like)"),
          ("beam10_distinct", "beam 10, 20 beams (API)"), ("sample10", "sampling n=10")]
 

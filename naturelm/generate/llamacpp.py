@@ -132,6 +132,18 @@ def write_gguf(model, path: str | os.PathLike, fmt: str = "gguf-q8_0") -> Path:
     return Path(path)
 
 
+def step_bytes(path: str | os.PathLike) -> int:
+    """Bytes of weights one decode step reads at batch 1 from a GGUF file: every tensor, the token embedding as one
+    row unless it is the LM head too (no `output.weight`: tied)."""
+    gguf, _ = _imports()
+    tensors = {t.name: t for t in gguf.GGUFReader(str(path)).tensors}
+    total = sum(int(t.n_bytes) for t in tensors.values())
+    embed = tensors.get("token_embd.weight")
+    if embed is not None and "output.weight" in tensors:
+        total -= int(embed.n_bytes) - int(embed.n_bytes) // int(embed.shape[-1])
+    return total
+
+
 def _theta(cfg) -> float:
     params = getattr(cfg, "rope_parameters", None) or {}
     return float(params.get("rope_theta", getattr(cfg, "rope_theta", 10000.0)))
@@ -162,6 +174,7 @@ class LlamaCpp:
             raise ConfigError(f"llama.cpp could not load {path} (not a GGUF file it reads)")
         self.vocab = self.L.llama_vocab_n_tokens(self.L.llama_model_get_vocab(self.model))
         self.threads = threads
+        self.step_bytes = step_bytes(path)  # weight bytes one step reads at batch 1
         # the context kept for the next decoder, when there is one: [(context, its memory, its batch, cells,
         # sequences, batch size)]
         self._kept: list[tuple] = []
