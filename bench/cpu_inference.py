@@ -270,12 +270,14 @@ def rss() -> int:
     return psutil.Process().memory_info().rss
 
 
-def model_bytes(model) -> int:
-    """Parameters, buffers and fbgemm's packed weights (int8-dynamic and fp16 layers hold them outside buffers)."""
+def model_bytes(lm) -> int:
+    """Parameters, buffers and fbgemm's packed weights (int8-dynamic and fp16 layers hold them outside buffers),
+    plus llama.cpp's weights on a gguf path (which keeps the model as stored for scoring)."""
     from naturelm.generate.quantize import packed_bytes
 
-    tensors = list(model.parameters()) + list(model.buffers())
-    return packed_bytes(model) + sum(t.numel() * t.element_size() for t in tensors)
+    tensors = list(lm.model.parameters()) + list(lm.model.buffers())
+    native = lm.engine.native.weight_bytes if lm.engine.native is not None else 0
+    return native + packed_bytes(lm.model) + sum(t.numel() * t.element_size() for t in tensors)
 
 
 def run_big(args, out: dict) -> None:
@@ -299,7 +301,7 @@ def run_big(args, out: dict) -> None:
         models[p] = load(p, directory, args.big_threads)
         gc.collect()
         loaded[p] = {"load_s": time.perf_counter() - t, "rss_added_by_load_bytes": rss() - before,
-                     "model_bytes": model_bytes(models[p].model)}
+                     "model_bytes": model_bytes(models[p])}
     models["hf_fp32"], loaded["hf_fp32"] = models["ours_fp32"], loaded["ours_fp32"]
     out["loading"], out["threads"] = loaded, torch.get_num_threads()
     prompts = short_prompts20()

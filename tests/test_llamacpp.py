@@ -153,3 +153,16 @@ def test_errors_are_typed(tiny_checkpoint, glm, tmp_path):
         for _ in range(5000):
             dec.step(None, torch.tensor([5]))
     assert glm.generate(instruction("retrosynthesis", product=PRODUCTS[0]), num_beams=2, max_new_tokens=8)
+
+
+def test_cli_generate_on_llamacpp(tiny_checkpoint):
+    import json
+
+    from typer.testing import CliRunner
+
+    from naturelm.cli import app
+
+    res = CliRunner().invoke(app, ["generate", "--model", str(tiny_checkpoint), "--quantize", "gguf-q8_0", "--json",
+                                   "--beams", "2", "--max-new-tokens", "12", "<mol>", "--raw"])
+    assert res.exit_code == 0, res.output
+    assert len(json.loads(res.stdout)) >= 1

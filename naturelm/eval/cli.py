@@ -36,7 +36,8 @@ def evaluate(
     temperature: Optional[float] = typer.Option(None, "--temperature", min=0.0, help="sampling temperature of "
                                                 "checkpoints on sampled and unconditional tasks (default 0.7)"),
     quantize: Optional[str] = typer.Option(None, "--quantize", help="checkpoints: fp16, int8, int8-dynamic or int4 "
-                                           "quantized CPU decoding (docs/inference.md); default: as stored"),
+                                           "quantized CPU decoding; gguf-f16, gguf-q8_0 or gguf-q4_0: decoding on "
+                                           "llama.cpp (docs/inference.md); default: as stored"),
     list_tasks: bool = typer.Option(False, "--list", help="list the tasks and exit"),
 ) -> None:
     """Run `naturelm eval --model PATH[,retrosim,...] --tasks t1,t2|all --data DIR --out DIR`."""

@@ -740,10 +740,10 @@ class Engine:
         if requests is not None and not constrained:
             requests = None
         results: list[list[Generation]] = []
-        if self.native is not None:  # llama.cpp holds at most MAX_SEQS rows at once
-            from naturelm.generate.llamacpp import MAX_SEQS
+        if self.native is not None:  # llama.cpp: about BATCH_ROWS rows per decoder (see there)
+            from naturelm.generate.llamacpp import BATCH_ROWS
 
-            batch_size = max(1, min(batch_size, MAX_SEQS // (beam_width(num_beams) if num_beams > 1 else n)))
+            batch_size = max(1, min(batch_size, BATCH_ROWS // (beam_width(num_beams) if num_beams > 1 else n)))
         for start in range(0, len(ids), batch_size):
             chunk = ids[start:start + batch_size]
             reqs = None if requests is None else [r.bind(cons) if r is not None else None
