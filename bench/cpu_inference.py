@@ -304,6 +304,9 @@ def run_big(args, out: dict) -> None:
                      "model_bytes": model_bytes(models[p])}
     models["hf_fp32"], loaded["hf_fp32"] = models["ours_fp32"], loaded["ours_fp32"]
     out["loading"], out["threads"] = loaded, torch.get_num_threads()
+    if any(QUANT[p] and QUANT[p].startswith("gguf") for p in paths):
+        out["memory_note"] = ("a gguf path keeps the checkpoint as stored (for scoring) beside llama.cpp's weights: "
+                              "its weights in memory count both")
     prompts = short_prompts20()
     out["paths_run"], out["beam10_distinct_run"] = paths, args.big_distinct
     out["peak_rss_note"] = ("one process holds every 1B path; a path's peak RSS is its model's bytes plus the most "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from decoding_checks import PRODUCTS, beam_search_holds, constrained_decoding_holds
 from naturelm.api import NatureLM, instruction
 from naturelm.errors import ConfigError
 
@@ -14,8 +15,6 @@ pytest.importorskip("gguf")
 from naturelm.generate import llamacpp  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-PRODUCTS = ["CC(=O)Nc1ccc(O)cc1", "O=C(O)c1ccccc1OC(C)=O", "CN1CCC[C@H]1c1cccnc1", "NC(=O)c1cnccn1"]
 
 
 @pytest.fixture(scope="module", params=["gguf-f16", "gguf-q8_0"])
@@ -104,29 +103,11 @@ def test_greedy_agrees_with_fp32(lm, glm):
 
 
 def test_beam_search_holds(glm):
-    """k distinct canonical answers, best score first, and width-1 beam equals greedy."""
-    prompts = [instruction("retrosynthesis", product=p) for p in PRODUCTS[:2]]
-    for row in glm.generate(prompts, num_beams=4, max_new_tokens=20, expect="reactants"):
-        assert len(row) == 4
-        assert len({g.key for g in row}) == 4
-        assert [g.score for g in row] == sorted((g.score for g in row), reverse=True)
-    ids = glm.engine.encode(prompts)
-    greedy = glm.engine.sample(ids, 1, 0.0, 1.0, 12, True)
-    beam = glm.engine.beam(ids, 1, 12, True)
-    assert [h.ids for (h,) in greedy] == [hyps[0].ids for hyps in beam]
+    beam_search_holds(glm)
 
 
 def test_constrained_decoding_holds(glm):
-    """Every constrained answer opens the expected tag and closes it, with balanced SMILES; sampling too."""
-    prompts = [instruction("retrosynthesis", product=p) for p in PRODUCTS]
-    for rows in (glm.generate(prompts, num_beams=3, max_new_tokens=24, expect="reactants"),
-                 glm.generate(prompts, n=3, temperature=1.0, max_new_tokens=24, expect="reactants")):
-        for row in rows:
-            assert row
-            for g in row:
-                assert g.tag == "reactants" and g.raw.rstrip().endswith("</reactants>")
-                assert g.entity.count("(") == g.entity.count(")")
-                assert g.entity.count("[") == g.entity.count("]")
+    constrained_decoding_holds(glm)
 
 
 def test_two_decoders_at_once(lm, glm):

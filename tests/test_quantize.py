@@ -6,6 +6,7 @@ import copy
 
 import pytest
 
+from decoding_checks import PRODUCTS, beam_search_holds, constrained_decoding_holds
 from naturelm.api import NatureLM, instruction
 from naturelm.errors import ConfigError
 
@@ -13,8 +14,6 @@ torch = pytest.importorskip("torch")
 from naturelm.generate import quantize as q  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-PRODUCTS = ["CC(=O)Nc1ccc(O)cc1", "O=C(O)c1ccccc1OC(C)=O", "CN1CCC[C@H]1c1cccnc1", "NC(=O)c1cnccn1"]
 
 
 @pytest.fixture(scope="module", params=["fp16", "int8", "int4", "int8-dynamic"])
@@ -193,29 +192,11 @@ def test_quantized_greedy_agrees_with_fp32(lm, qlm):
 
 
 def test_constrained_decoding_holds_quantized(qlm):
-    """Every constrained answer opens the expected tag and closes it, with balanced SMILES; sampling too."""
-    prompts = [instruction("retrosynthesis", product=p) for p in PRODUCTS]
-    for rows in (qlm.generate(prompts, num_beams=3, max_new_tokens=24, expect="reactants"),
-                 qlm.generate(prompts, n=3, temperature=1.0, max_new_tokens=24, expect="reactants")):
-        for row in rows:
-            assert row
-            for g in row:
-                assert g.tag == "reactants" and g.raw.rstrip().endswith("</reactants>")
-                assert g.entity.count("(") == g.entity.count(")")
-                assert g.entity.count("[") == g.entity.count("]")
+    constrained_decoding_holds(qlm)
 
 
 def test_beam_search_holds_quantized(qlm):
-    """k distinct canonical answers, best score first, and width-1 beam equals greedy."""
-    prompts = [instruction("retrosynthesis", product=p) for p in PRODUCTS[:2]]
-    for row in qlm.generate(prompts, num_beams=4, max_new_tokens=20, expect="reactants"):
-        assert len(row) == 4
-        assert len({g.key for g in row}) == 4
-        assert [g.score for g in row] == sorted((g.score for g in row), reverse=True)
-    ids = qlm.engine.encode(prompts)
-    greedy = qlm.engine.sample(ids, 1, 0.0, 1.0, 12, True)
-    beam = qlm.engine.beam(ids, 1, 12, True)
-    assert [h.ids for (h,) in greedy] == [hyps[0].ids for hyps in beam]
+    beam_search_holds(qlm)
 
 
 def test_cli_generate_quantized(tiny_checkpoint):
