@@ -128,6 +128,12 @@ def test_errors_are_typed(tiny_checkpoint, glm, tmp_path):
         glm.engine.native.decoder([[1, 2]], room=4, rows=300)
     with pytest.raises(ConfigError, match="GGUF format"):
         llamacpp.write_gguf(glm.model, tmp_path / "x.gguf", "gguf-q3")
+    from transformers import MixtralConfig, MixtralForCausalLM
+
+    moe = MixtralForCausalLM(MixtralConfig(vocab_size=64, hidden_size=32, intermediate_size=32, num_hidden_layers=1,
+                                           num_attention_heads=2, num_key_value_heads=1, num_local_experts=2))
+    with pytest.raises(ConfigError, match="Llama-architecture"):
+        llamacpp.write_gguf(moe, tmp_path / "moe.gguf")
     ids = _prompts(glm, 1)
     dec = glm.engine.native.decoder(ids, room=1, rows=1)
     with pytest.raises(ConfigError, match="KV cache"):  # asked for room 1, given far more than the cells left
@@ -147,3 +153,18 @@ def test_cli_generate_on_llamacpp(tiny_checkpoint):
                                    "--beams", "2", "--max-new-tokens", "12", "<mol>", "--raw"])
     assert res.exit_code == 0, res.output
     assert len(json.loads(res.stdout)) >= 1
+
+
+def test_server_on_llamacpp(tiny_checkpoint):
+    """`naturelm serve --quantize gguf-q8_0` loads through `load_model`; completions come back from llama.cpp."""
+    from fastapi.testclient import TestClient
+
+    from naturelm.serve.app import ServeConfig, create_app
+    from naturelm.serve.backends import load_model
+
+    model = load_model(tiny_checkpoint, "engine", quantize="gguf-q8_0")
+    assert model.engine.native is not None and model.engine.native.fmt == "gguf-q8_0"
+    with TestClient(create_app(model, ServeConfig(model_name="tiny", default_new_tokens=8))) as c:
+        r = c.post("/v1/completions", json={"prompt": "<mol>", "max_tokens": 8, "n": 2, "temperature": 0.7})
+        assert r.status_code == 200, r.text
+        assert len(r.json()["choices"]) == 2
