@@ -8,8 +8,9 @@ STAMP := $(VENV)/.setup-done
 $(STAMP): pyproject.toml requirements-data.txt Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
-	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install --quiet llama-cpp-python==0.3.36
-	$(BIN)/pip install --quiet -e '.[dev,llamacpp]'
+	$(BIN)/pip install --quiet -e '.[dev]'
+	CMAKE_ARGS="-DLLAVA_BUILD=OFF" CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(BIN)/pip install --quiet -e '.[llamacpp]' || \
+	  echo "warning: llama-cpp-python did not build (it needs a C/C++ compiler and CMake): quantize='gguf-*' is unavailable and its tests skip"
 	$(BIN)/pip install --quiet --no-deps -r requirements-data.txt
 	$(BIN)/pip install --quiet --no-deps --ignore-requires-python crabnet==2.0.8
 	touch $(STAMP)

@@ -212,3 +212,13 @@ def test_cli_generate_quantized(tiny_checkpoint):
     assert len(json.loads(res.stdout)) >= 1
     bad = CliRunner().invoke(app, ["generate", "--model", str(tiny_checkpoint), "--quantize", "fp8", "<mol>"])
     assert bad.exit_code != 0
+
+
+def test_gguf_without_llama_cpp_says_what_to_install(tiny_checkpoint, monkeypatch):
+    import sys
+
+    from naturelm.errors import DataSourceMissing
+
+    monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if llama-cpp-python had not built
+    with pytest.raises(DataSourceMissing, match="pip install llama-cpp-python"):
+        NatureLM.load(tiny_checkpoint, quantize="gguf-q8_0")
