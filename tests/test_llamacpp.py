@@ -134,6 +134,12 @@ def test_errors_are_typed(tiny_checkpoint, glm, tmp_path):
                                            num_attention_heads=2, num_key_value_heads=1, num_local_experts=2))
     with pytest.raises(ConfigError, match="Llama-architecture"):
         llamacpp.write_gguf(moe, tmp_path / "moe.gguf")
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    biased = LlamaForCausalLM(LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=32, num_hidden_layers=1,
+                                          num_attention_heads=2, attention_bias=True))
+    with pytest.raises(ConfigError, match="biases"):
+        llamacpp.write_gguf(biased, tmp_path / "biased.gguf")
     ids = _prompts(glm, 1)
     dec = glm.engine.native.decoder(ids, room=1, rows=1)
     with pytest.raises(ConfigError, match="KV cache"):  # asked for room 1, given far more than the cells left

@@ -24,8 +24,8 @@ from pathlib import Path
 
 from naturelm.errors import ConfigError, DataSourceMissing
 
-INSTALL_HINT = ("pip install llama-cpp-python gguf (llama-cpp-python compiles llama.cpp: it needs a C/C++ compiler "
-                "and CMake); `make setup` installs both")
+INSTALL_HINT = ("pip install llama-cpp-python==0.3.36 gguf==0.19.0 (llama-cpp-python compiles llama.cpp: it needs "
+                "a C/C++ compiler and CMake); `make setup` installs both")
 FORMATS = {"gguf-f16": "F16", "gguf-q8_0": "Q8_0", "gguf-q4_0": "Q4_0"}  # quantize= mode -> GGML type
 MAX_SEQS = 256  # llama.cpp's limit on sequences in one context (LLAMA_MAX_SEQ): the most rows a decoder can hold
 # rows per decoder when `Engine.generate` splits a batch: in one KV cache every row attends over all rows' cells
@@ -75,6 +75,9 @@ def write_gguf(model, path: str | os.PathLike, fmt: str = "gguf-q8_0") -> Path:
     cfg = model.config
     if getattr(cfg, "model_type", None) != "llama":
         raise ConfigError(f"llama.cpp decoding takes Llama-architecture checkpoints, not {cfg.model_type!r}")
+    if getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False):
+        raise ConfigError("llama.cpp decoding: this converter writes Llama layers without biases; the checkpoint has "
+                          "attention or MLP biases (load it without quantize=, or with a PyTorch mode)")
     rotary = model.model.rotary_emb
     if getattr(rotary, "attention_scaling", 1.0) != 1.0:
         raise ConfigError(f"llama.cpp decoding: RoPE type {rotary.rope_type!r} scales attention; not supported here")
