@@ -86,11 +86,21 @@ def read_bandwidth(mib: int = 256, reps: int = 5) -> float:
 
 
 def load(path_name: str, checkpoint: Path, threads: int | None = None):
-    """The path's model; `threads`: torch's threads (None: what `NatureLM.load` chooses for the model)."""
+    """The path's model; `threads`: torch's threads (None: what `NatureLM.load` chooses for the model). A gguf
+    path converts in a fresh cache folder (its load time includes the conversion), removed afterwards."""
     from naturelm.api import NatureLM
 
     quant = QUANT[path_name]
-    return NatureLM.load(checkpoint, dtype=None if quant else "float32", quantize=quant, threads=threads)
+    with tempfile.TemporaryDirectory(prefix="naturelm-bench-gguf-") as cache:
+        old = os.environ.get("NATURELM_CACHE")
+        os.environ["NATURELM_CACHE"] = cache
+        try:
+            return NatureLM.load(checkpoint, dtype=None if quant else "float32", quantize=quant, threads=threads)
+        finally:
+            if old is None:
+                del os.environ["NATURELM_CACHE"]
+            else:
+                os.environ["NATURELM_CACHE"] = old
 
 
 def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = False, distinct: bool = True,

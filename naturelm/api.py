@@ -144,7 +144,7 @@ class NatureLM:
         OMP_NUM_THREADS when set, else 1 for a small model (faster on a busy machine), else one per core (max 8)."""
         from transformers import AutoModelForCausalLM
 
-        from naturelm.generate.llamacpp import FORMATS, LlamaCpp
+        from naturelm.generate.llamacpp import FORMATS, LlamaCpp, cache_path as gguf_cache_path
         from naturelm.language import NatureTokenizer
 
         if not isinstance(path, (str, os.PathLike)):
@@ -180,7 +180,7 @@ class NatureLM:
             threads = set_inference_threads(model, threads)
         native = None
         if quantize in FORMATS:
-            native = LlamaCpp.from_model(model, quantize, threads or 1)
+            native = LlamaCpp.from_model(model, quantize, threads or 1, cache=gguf_cache_path(p, quantize))
         elif quantize is not None:
             calibration = (encode_prompts(tok, calibration_prompts(), add_bos=True)
                            if quantize == "int8-dynamic" else None)

@@ -3,6 +3,8 @@ decoder keeps the rows' histories through any reordering, and greedy, beam searc
 decoding hold on it."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from decoding_checks import PRODUCTS, beam_search_holds, constrained_decoding_holds
@@ -15,6 +17,15 @@ pytest.importorskip("gguf")
 from naturelm.generate import llamacpp  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def gguf_cache(tmp_path_factory):
+    """The GGUF cache of this module's loads (`$NATURELM_CACHE/gguf`), in a temporary folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        root = tmp_path_factory.mktemp("cache")
+        mp.setenv("NATURELM_CACHE", str(root))
+        yield root / "gguf"
 
 
 @pytest.fixture(scope="module", params=["gguf-f16", "gguf-q8_0"])
@@ -174,3 +185,34 @@ def test_server_on_llamacpp(tiny_checkpoint):
         r = c.post("/v1/completions", json={"prompt": "<mol>", "max_tokens": 8, "n": 2, "temperature": 0.7})
         assert r.status_code == 200, r.text
         assert len(r.json()["choices"]) == 2
+
+
+def test_the_gguf_is_kept_per_checkpoint(tiny_checkpoint, gguf_cache, monkeypatch, tmp_path, caplog):
+    """The second load reads the kept file (no conversion) and computes the same logits; a changed checkpoint gets
+    a new file; a cache folder that cannot be written falls back to a temporary file."""
+    import shutil
+
+    first = NatureLM.load(tiny_checkpoint, quantize="gguf-q4_0")
+    kept = list(gguf_cache.glob("*-gguf-q4_0-*.gguf"))
+    assert len(kept) == 1 and not list(gguf_cache.glob("*.part"))
+    ids = _prompts(first, 1)
+    with monkeypatch.context() as m:
+        m.setattr(llamacpp, "write_gguf", lambda *a, **k: pytest.fail("converted again"))
+        again = NatureLM.load(tiny_checkpoint, quantize="gguf-q4_0")
+    assert torch.equal(first.engine.native.decoder(ids, room=1, rows=1).logits,
+                       again.engine.native.decoder(ids, room=1, rows=1).logits)
+    changed = tmp_path / "changed"
+    shutil.copytree(tiny_checkpoint, changed)
+    assert llamacpp.cache_path(changed, "gguf-q4_0") != kept[0]  # another directory
+    before = llamacpp.cache_path(changed, "gguf-q4_0")
+    weights = changed / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    assert llamacpp.cache_path(changed, "gguf-q4_0") != before  # new weights
+    blocked = tmp_path / "not-a-folder"
+    blocked.write_text("")
+    monkeypatch.setenv("NATURELM_CACHE", str(blocked))
+    with caplog.at_level("WARNING", logger="naturelm.llamacpp"):
+        lm = NatureLM.load(tiny_checkpoint, quantize="gguf-q4_0")
+    assert "not written" in caplog.text
+    assert torch.equal(lm.engine.native.decoder(ids, room=1, rows=1).logits,
+                       first.engine.native.decoder(ids, room=1, rows=1).logits)

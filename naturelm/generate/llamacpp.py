@@ -9,12 +9,16 @@ vocabulary: ids go in, logits come out) in one of llama.cpp's formats (`FORMATS`
 `logits` / `step(src, tokens)` contract as the PyTorch decoders in `naturelm.generate.engine`, with one llama.cpp
 sequence per row in one KV cache, where a beam that forks shares its history's cells with its parent (llama.cpp's
 `seq_cp` tags cells, it copies nothing). Scoring (`Engine.logprobs`) keeps running on the PyTorch model.
+`NatureLM.load` keeps each checkpoint's GGUF in the cache folder (`cache_path`), so the next load skips the
+conversion.
 
 llama-cpp-python compiles llama.cpp when it installs (`make setup` does it: a C/C++ compiler and CMake).
 """
 from __future__ import annotations
 
 import ctypes
+import hashlib
+import json
 import logging
 import os
 import tempfile
@@ -32,6 +36,7 @@ MAX_SEQS = 256  # llama.cpp's limit on sequences in one context (LLAMA_MAX_SEQ):
 # (masked), so attention grows with the square of the rows (NatureLM-tiny, 24 retrosyntheses of 20 beams: 0.61 s
 # per product with 12 prompts per decoder, 0.35 s with 3)
 BATCH_ROWS = 64
+CONVERTER = "1"  # write_gguf's output version, part of the cache key (`cache_path`): change it when the output does
 
 
 LOG = logging.getLogger("naturelm.llamacpp")
@@ -139,6 +144,20 @@ def write_gguf(model, path: str | os.PathLike, fmt: str = "gguf-q8_0") -> Path:
     return Path(path)
 
 
+def cache_path(checkpoint: Path, fmt: str) -> Path:
+    """Where a checkpoint directory's GGUF in `fmt` is kept: `$NATURELM_CACHE/gguf/` (else ~/.cache/naturelm/gguf/),
+    named by a hash of the directory's resolved path, its config and weight files' names, sizes and modification
+    times, the format and `CONVERTER`: a changed checkpoint or converter gets a new file."""
+    from naturelm.data.sources.common import cache_dir
+
+    files = sorted(f for f in checkpoint.iterdir() if f.is_file() and (
+        f.name == "config.json" or f.suffix in (".safetensors", ".bin") or f.name.endswith(".index.json")))
+    stamp = [str(checkpoint.resolve()), fmt, CONVERTER] + [(f.name, f.stat().st_size, f.stat().st_mtime_ns)
+                                                            for f in files]
+    key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()[:20]
+    return cache_dir("gguf") / f"{checkpoint.name}-{fmt}-{key}.gguf"
+
+
 def step_bytes(path: str | os.PathLike) -> int:
     """Bytes of weights one decode step reads at batch 1 from a GGUF file: every tensor, the token embedding as one
     row unless it is the LM head too (no `output.weight`: tied)."""
@@ -190,11 +209,22 @@ class LlamaCpp:
         weakref.finalize(self, _close, self.L, self.model, self._kept)  # at exit too, while modules still exist
 
     @classmethod
-    def from_model(cls, model, fmt: str = "gguf-q8_0", threads: int = 1) -> "LlamaCpp":
-        """Write `model` as GGUF in `fmt` to a temporary file, load it, remove the file."""
+    def from_model(cls, model, fmt: str = "gguf-q8_0", threads: int = 1, cache: Path | None = None) -> "LlamaCpp":
+        """`model` written as GGUF in `fmt` and loaded. `cache`: the file to keep it in (`cache_path`), loaded as
+        it is when it exists, else written there (to a temporary name, then renamed: a crash or a concurrent load
+        never leaves half a file); None, or a cache folder that cannot be written: a temporary file, removed."""
+        if cache is not None and cache.is_file():
+            return cls(cache, threads, fmt)
+        if cache is not None:
+            try:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                part = cache.with_name(f"{cache.name}.{os.getpid()}.part")
+                os.replace(write_gguf(model, part, fmt), cache)
+                return cls(cache, threads, fmt)
+            except OSError as exc:
+                LOG.warning("GGUF cache %s not written (%s); converting to a temporary file", cache, exc)
         with tempfile.TemporaryDirectory(prefix="naturelm-gguf-") as tmp:
-            path = write_gguf(model, Path(tmp) / "model.gguf", fmt)
-            return cls(path, threads, fmt)
+            return cls(write_gguf(model, Path(tmp) / "model.gguf", fmt), threads, fmt)
 
     def _new_context(self, cells: int, seqs: int, batch: int):
         L = self.L
