@@ -117,6 +117,16 @@ class NatureLM:
         return self.engine.model
 
     @property
+    def decoding(self) -> str:
+        """What computes the decoding steps: "llama.cpp gguf-q8_0", "PyTorch int8", "PyTorch float32" (as stored)..."""
+        from naturelm.generate.quantize import quantized_mode
+
+        if self.engine.native is not None:
+            return f"llama.cpp {self.engine.native.fmt}"
+        mode = quantized_mode(self.model) or str(next(self.model.parameters()).dtype).removeprefix("torch.")
+        return f"PyTorch {mode}"
+
+    @property
     def tokenizer(self):
         return self.engine.tok
 

@@ -182,6 +182,7 @@ def test_server_on_llamacpp(tiny_checkpoint):
     model = load_model(tiny_checkpoint, "engine", quantize="gguf-q8_0")
     assert model.engine.native is not None and model.engine.native.fmt == "gguf-q8_0"
     with TestClient(create_app(model, ServeConfig(model_name="tiny", default_new_tokens=8))) as c:
+        assert c.get("/health").json()["decoding"] == "llama.cpp gguf-q8_0"
         r = c.post("/v1/completions", json={"prompt": "<mol>", "max_tokens": 8, "n": 2, "temperature": 0.7})
         assert r.status_code == 200, r.text
         assert len(r.json()["choices"]) == 2

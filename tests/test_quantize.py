@@ -181,6 +181,7 @@ def test_quantized_greedy_agrees_with_fp32(lm, qlm):
     real = mask.bool()
     agree = (a.argmax(-1) == b.argmax(-1))[real].float().mean().item()
     mode = q.quantized_mode(qlm.model)
+    assert qlm.decoding == f"PyTorch {mode}"
     tolerance = {"fp16": 0.002, "int8": 0.02, "int8-dynamic": 0.08, "int4": 0.15}[mode]
     assert ((a - b)[real].norm() / a[real].norm()).item() < tolerance
     assert agree >= {"fp16": 0.99, "int8": 0.95, "int8-dynamic": 0.9, "int4": 0.8}[mode]

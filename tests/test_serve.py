@@ -263,6 +263,7 @@ def test_drawings_are_svg(client):
 def test_health_docs_and_playground(client):
     health = client.get("/health").json()
     assert health["status"] == "ok" and "retrosynthesis" in health["tasks"]
+    assert health["decoding"] == "PyTorch float32"
     spec = client.get("/openapi.json").json()
     assert "/v1/tasks/retrosynthesis" in spec["paths"] and "/v1/chat/completions" in spec["paths"]
     assert "NatureLM playground" in client.get("/").text

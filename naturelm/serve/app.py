@@ -297,9 +297,10 @@ def create_app(model, config: ServeConfig | None = None) -> FastAPI:
 
     @app.get("/health", tags=["server"], responses={400: ERROR_RESPONSES[400], 500: ERROR_RESPONSES[500]})
     async def health() -> dict:
-        """Liveness, the model served, limits and batching counters."""
+        """Liveness, the model served and what decodes with it, limits and batching counters."""
         limits = {k: v for k, v in asdict(config).items() if k not in ("api_key", "model_name")}
-        return {"status": "ok", "model": config.model_name, "auth": bool(config.api_key),
+        return {"status": "ok", "model": config.model_name, "decoding": model.decoding,
+                "auth": bool(config.api_key),
                 "uptime_s": round(time.time() - app.state.started, 1), "limits": limits,
                 "batching": batcher.stats.as_dict(), "drawings_stopped": drawers.killed, "tasks": sorted(task_routes.TASKS)}
 

@@ -27,6 +27,10 @@ class VLLMNatureLM(NatureLM):
     def tokenizer(self):
         return self.backend.tok
 
+    @property
+    def decoding(self) -> str:
+        return "vLLM"
+
     def generate(self, prompts, **kw):
         return self.backend.generate(prompts, **kw)
 
