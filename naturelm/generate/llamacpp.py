@@ -232,7 +232,9 @@ class LlamaCpp:
         params.n_ctx, params.n_seq_max = cells, seqs
         params.n_batch = params.n_ubatch = batch
         params.n_threads = params.n_threads_batch = self.threads
-        params.kv_unified = True  # rows of a prompt share its cells (seq_cp copies no data)
+        # rows of a prompt share its cells (seq_cp copies no data); one cache stream per sequence measured slower,
+        # a fork copying the whole stream (24 tiny retrosyntheses: 0.42 s each against 0.30 s; beam 10: 134 / 93 ms)
+        params.kv_unified = True
         params.no_perf = True
         ctx = L.llama_init_from_model(self.model, params)
         if not ctx:
