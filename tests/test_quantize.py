@@ -223,3 +223,35 @@ def test_gguf_without_llama_cpp_says_what_to_install(tiny_checkpoint, monkeypatc
     monkeypatch.setitem(sys.modules, "llama_cpp", None)  # as if llama-cpp-python had not built
     with pytest.raises(DataSourceMissing, match="pip install llama-cpp-python"):
         NatureLM.load(tiny_checkpoint, quantize="gguf-q8_0")
+
+
+def test_activation_ranges_batched_and_in_float32(tiny_checkpoint):
+    """The ranges equal those of one full forward pass per sequence (padding not counted), and a bfloat16 copy of
+    the model, calibrated layer by layer in float32, gives the same ranges up to bfloat16's rounding."""
+    from naturelm.api import calibration_prompts
+    from naturelm.generate.engine import encode_prompts
+
+    lm = NatureLM.load(tiny_checkpoint, dtype="float32")
+    seqs = encode_prompts(lm.tokenizer, calibration_prompts()[:5])
+    assert len({len(s) for s in seqs}) > 1  # padding is exercised
+    expected, hooks = {}, []
+    for name, module in lm.model.model.named_modules(prefix="model"):
+        if isinstance(module, torch.nn.Linear):
+            def record(m, args, name=name):
+                x = args[0].reshape(-1, args[0].shape[-1]).abs().amax(0)
+                expected[name] = x if name not in expected else torch.maximum(expected[name], x)
+            hooks.append(module.register_forward_pre_hook(record))
+    with torch.inference_mode():
+        for s in seqs:
+            lm.model(input_ids=torch.as_tensor([s]))
+    for h in hooks:
+        h.remove()
+    got = q.activation_ranges(lm.model, seqs)
+    assert set(got) == set(expected) and "lm_head" not in got
+    for name in expected:
+        torch.testing.assert_close(got[name], expected[name], rtol=1e-4, atol=1e-5)
+    half = copy.deepcopy(lm.model).to(torch.bfloat16)
+    low = q.activation_ranges(half, seqs)
+    assert all(p.dtype == torch.bfloat16 for p in half.parameters())  # each layer went back to bfloat16
+    for name in expected:
+        assert ((low[name] - expected[name]).norm() / expected[name].norm()).item() < 0.03

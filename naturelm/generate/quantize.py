@@ -292,24 +292,57 @@ def _smoothable(model) -> bool:
 
 
 def activation_ranges(model, calibration: list[list[int]]) -> dict:
-    """Per linear layer (by module name), the largest |input| of each input channel over the calibration sequences
-    (one forward pass each, in the model's own dtype), as float32."""
+    """Per linear layer of a Llama model's decoder layers (by module name), the largest |input| of each input
+    channel over the calibration sequences, as float32.
+
+    One forward pass of the decoder layers (the LM head is not run) over the sequences batched, right-padded (the
+    padding comes after every real token, so no real token sees it, and its positions are not counted), each
+    decoder layer converted to float32 while it runs: a bfloat16 checkpoint then multiplies in float32, fast on a
+    CPU without bfloat16 units, and holds one layer's float32 copy at a time."""
+    dtype, device = next(model.parameters()).dtype, next(model.parameters()).device
+    width = max(len(ids) for ids in calibration)
+    ids = torch.full((len(calibration), width), model.config.pad_token_id or 0, dtype=torch.long, device=device)
+    mask = torch.zeros((len(calibration), width), dtype=torch.long, device=device)
+    for i, seq in enumerate(calibration):
+        ids[i, :len(seq)], mask[i, :len(seq)] = torch.as_tensor(seq, device=device), 1
+    real = mask.bool()
     ranges, hooks = {}, []
-    for name, module in model.named_modules():
+    for name, module in model.model.named_modules(prefix="model"):
         if isinstance(module, torch.nn.Linear):
             def record(m, args, name=name):
-                x = args[0].detach().reshape(-1, args[0].shape[-1]).abs().amax(0).float()
+                x = args[0].detach()[real].abs().amax(0).float()
                 ranges[name] = x if name not in ranges else torch.maximum(ranges[name], x)
             hooks.append(module.register_forward_pre_hook(record))
-    device = next(model.parameters()).device
+    if dtype != torch.float32:
+        def to_float(layer, args, kwargs):
+            layer.float()
+            return _cast(args, torch.float32), _cast(kwargs, torch.float32)
+
+        def back(layer, args, kwargs, output):
+            layer.to(dtype)
+            return _cast(output, dtype)
+
+        for layer in model.model.layers:
+            hooks.append(layer.register_forward_pre_hook(to_float, with_kwargs=True))
+            hooks.append(layer.register_forward_hook(back, with_kwargs=True))
     try:
-        with torch.inference_mode():
-            for ids in calibration:
-                model(input_ids=torch.as_tensor([ids], device=device))
+        with torch.no_grad():
+            model.model(input_ids=ids, attention_mask=mask, use_cache=False)
     finally:
         for h in hooks:
             h.remove()
     return ranges
+
+
+def _cast(value, dtype):
+    """`value` with every floating-point tensor in it (in tuples, lists and dicts too) cast to `dtype`."""
+    if torch.is_tensor(value):
+        return value.to(dtype) if value.is_floating_point() else value
+    if isinstance(value, (tuple, list)):
+        return type(value)(_cast(v, dtype) for v in value)
+    if isinstance(value, dict):
+        return {k: _cast(v, dtype) for k, v in value.items()}
+    return value
 
 
 def smoothing_scale(act, weight, alpha: float = SMOOTH_ALPHA):
