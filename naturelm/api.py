@@ -170,6 +170,9 @@ class NatureLM:
             if quantize not in MODES and quantize not in FORMATS:
                 raise ConfigError(f"quantize must be one of {', '.join(MODES + tuple(FORMATS))} or None, "
                                   f"not {quantize!r}")
+            if quantize in FORMATS and not str(device).startswith("cpu"):
+                raise ConfigError(f"quantize={quantize!r} decodes on llama.cpp's CPU build; load it with "
+                                  "device='cpu' (on a GPU: quantize=None, or the vLLM backend)")
         if not p.exists():
             raise DataSourceMissing(str(p), CHECKPOINT_HINT)
         if not p.is_dir() or not (p / "config.json").is_file():

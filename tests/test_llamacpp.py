@@ -135,6 +135,8 @@ def test_two_decoders_at_once(lm, glm):
 def test_errors_are_typed(tiny_checkpoint, glm, tmp_path):
     with pytest.raises(ConfigError, match="gguf-q8_0"):
         NatureLM.load(tmp_path / "missing", quantize="gguf-q2")
+    with pytest.raises(ConfigError, match="device='cpu'"):
+        NatureLM.load(tiny_checkpoint, device="cuda", quantize="gguf-q8_0")
     with pytest.raises(ConfigError, match="at most 256 rows"):
         glm.engine.native.decoder([[1, 2]], room=4, rows=300)
     with pytest.raises(ConfigError, match="GGUF format"):
