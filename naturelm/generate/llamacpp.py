@@ -74,13 +74,15 @@ def write_gguf(model, path: str | os.PathLike, fmt: str = "gguf-q8_0") -> Path:
     import numpy as np
     import torch
 
+    from naturelm.generate.quantize import bias_free_llama
+
     gguf, _ = _imports()
     if fmt not in FORMATS:
         raise ConfigError(f"GGUF format must be one of {', '.join(FORMATS)}, not {fmt!r}")
     cfg = model.config
     if getattr(cfg, "model_type", None) != "llama":
         raise ConfigError(f"llama.cpp decoding takes Llama-architecture checkpoints, not {cfg.model_type!r}")
-    if getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False):
+    if not bias_free_llama(model):
         raise ConfigError("llama.cpp decoding: this converter writes Llama layers without biases; the checkpoint has "
                           "attention or MLP biases (load it without quantize=, or with a PyTorch mode)")
     rotary = model.model.rotary_emb

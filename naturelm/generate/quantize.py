@@ -266,7 +266,7 @@ def quantize(model, mode: str | None, calibration: list[list[int]] | None = None
                 elif child is embed and mode != "fp16":
                     setattr(module, child_name, Int8Embedding(child))
 
-    if calibration and mode == "int8-dynamic" and _smoothable(model):
+    if calibration and mode == "int8-dynamic" and bias_free_llama(model):
         ranges = activation_ranges(model, calibration)
         for i, decoder_layer in enumerate(model.model.layers):
             decoder_layer.float()
@@ -283,8 +283,9 @@ def quantize(model, mode: str | None, calibration: list[list[int]] | None = None
 SMOOTH_ALPHA = 0.5  # SmoothQuant's migration strength
 
 
-def _smoothable(model) -> bool:
-    """A Llama model without biases in its attention and MLP products (what `smooth_layer` handles)."""
+def bias_free_llama(model) -> bool:
+    """A Llama model without biases in its attention and MLP products (what `smooth_layer` handles, and what
+    `naturelm.generate.llamacpp.write_gguf` converts)."""
     if getattr(model.config, "model_type", None) != "llama" or not hasattr(model, "model"):
         return False
     return all(m.bias is None for layer in model.model.layers for m in layer.modules()
