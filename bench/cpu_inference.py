@@ -31,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results_path import add_output_args, output_path  # noqa: E402
@@ -91,16 +92,9 @@ def load(path_name: str, checkpoint: Path, threads: int | None = None):
     from naturelm.api import NatureLM
 
     quant = QUANT[path_name]
-    with tempfile.TemporaryDirectory(prefix="naturelm-bench-gguf-") as cache:
-        old = os.environ.get("NATURELM_CACHE")
-        os.environ["NATURELM_CACHE"] = cache
-        try:
-            return NatureLM.load(checkpoint, dtype=None if quant else "float32", quantize=quant, threads=threads)
-        finally:
-            if old is None:
-                del os.environ["NATURELM_CACHE"]
-            else:
-                os.environ["NATURELM_CACHE"] = old
+    with tempfile.TemporaryDirectory(prefix="naturelm-bench-gguf-") as cache, \
+            mock.patch.dict(os.environ, NATURELM_CACHE=cache):
+        return NatureLM.load(checkpoint, dtype=None if quant else "float32", quantize=quant, threads=threads)
 
 
 def run_modes(lm, path_name: str, prompts: list[str], tokens: int, raw: bool = False, distinct: bool = True,
@@ -298,6 +292,8 @@ def run_big(args, out: dict) -> None:
 
     import torch
 
+    from naturelm.generate.llamacpp import FORMATS
+
     directory = Path(args.big_dir)
     directory.mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
@@ -314,7 +310,7 @@ def run_big(args, out: dict) -> None:
                      "model_bytes": model_bytes(models[p])}
     models["hf_fp32"], loaded["hf_fp32"] = models["ours_fp32"], loaded["ours_fp32"]
     out["loading"], out["threads"] = loaded, torch.get_num_threads()
-    if any(QUANT[p] and QUANT[p].startswith("gguf") for p in paths):
+    if any(QUANT[p] in FORMATS for p in paths):
         out["memory_note"] = ("a gguf path keeps the checkpoint as stored (for scoring) beside llama.cpp's weights: "
                               "its weights in memory count both")
     prompts = short_prompts20()
